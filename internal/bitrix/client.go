@@ -1,0 +1,520 @@
+package bitrix
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Client calls the Bitrix24 REST API as one application on one portal. It is safe for
+// concurrent use; create one per portal credentials and share a limiter per portal host.
+type Client struct {
+	hc             *http.Client
+	limiter        *rate.Limiter
+	portal         string
+	clientID       string // webhook CLIENT_ID; empty for OAuth
+	oauth          *oauthState
+	maxRetries     int
+	baseBackoff    time.Duration
+	maxBackoff     time.Duration
+	requestTimeout time.Duration
+	defaultPause   time.Duration
+	secrets        *redactor
+
+	mu     sync.Mutex
+	base   url.URL              // scheme, host and the path that methods are appended to
+	paused map[string]time.Time // method -> end of its OPERATION_TIME_LIMIT pause
+}
+
+// maxBodyBytes bounds a response body; Bitrix answers are small, an HTML error page too.
+const maxBodyBytes = 32 << 20
+
+// New builds a Client. Exactly one of WithWebhook and WithOAuth is required.
+func New(opts ...Option) (*Client, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if (cfg.webhook == nil) == (cfg.oauth == nil) {
+		return nil, errors.New("bitrix24: exactly one of WithWebhook and WithOAuth is required")
+	}
+	c := &Client{
+		maxRetries:     cfg.maxRetries,
+		baseBackoff:    cfg.baseBackoff,
+		maxBackoff:     cfg.maxBackoff,
+		requestTimeout: cfg.requestTimeout,
+		defaultPause:   cfg.defaultPause,
+		secrets:        &redactor{},
+		paused:         map[string]time.Time{},
+	}
+	if cfg.webhook != nil {
+		base, code, err := parseWebhookURL(cfg.webhook.url)
+		if err != nil {
+			return nil, err
+		}
+		c.base = *base
+		c.clientID = cfg.webhook.clientID
+		// The code is the credential; the URL path embeds it.
+		c.secrets.addFixed(code, cfg.webhook.url, base.Path)
+	} else {
+		base, err := parseBaseURL(cfg.oauth.portalURL)
+		if err != nil {
+			return nil, fmt.Errorf("bitrix24: portal URL: %w", err)
+		}
+		base.Path = strings.TrimSuffix(base.Path, "/") + "/rest/"
+		c.base = *base
+		if _, err := parseBaseURL(cfg.oauth.tokenURL); err != nil {
+			return nil, fmt.Errorf("bitrix24: token URL: %w", err)
+		}
+		c.oauth = newOAuthState(cfg.oauth)
+		c.secrets.addFixed(cfg.oauth.clientSecret)
+		c.secrets.addTokens(cfg.oauth.tokens.AccessToken, cfg.oauth.tokens.RefreshToken)
+	}
+	hc, err := buildHTTPClient(cfg.httpClient, cfg.caPEM)
+	if err != nil {
+		return nil, err
+	}
+	c.hc = hc
+	c.limiter = cfg.limiter
+	if c.limiter == nil {
+		c.limiter = NewLimiter(cfg.rps, cfg.burst)
+	}
+	c.portal = cfg.portalLabel
+	if c.portal == "" {
+		c.portal = c.base.Host
+	}
+	return c, nil
+}
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		// Never echo the URL: a webhook URL is a credential.
+		return nil, errors.New("not an absolute http(s) URL")
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u, nil
+}
+
+// parseWebhookURL checks that raw looks like https://host/rest/USER_ID/CODE/ and returns it
+// (with a trailing slash) and the code.
+func parseWebhookURL(raw string) (*url.URL, string, error) {
+	u, err := parseBaseURL(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("bitrix24: webhook URL: %w", err)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 3 || parts[len(parts)-3] != "rest" || parts[len(parts)-1] == "" {
+		return nil, "", errors.New("bitrix24: webhook URL must look like https://portal/rest/USER_ID/CODE/")
+	}
+	u.Path = "/" + strings.Join(parts, "/") + "/"
+	u.RawPath = ""
+	return u, parts[len(parts)-1], nil
+}
+
+func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
+	hc := &http.Client{}
+	if given != nil {
+		cp := *given
+		hc = &cp
+	}
+	// A 301/302 turns Go's POST into a GET without a body; the client follows a portal's
+	// domain change itself (see rebase).
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if len(caPEM) == 0 {
+		return hc, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("bitrix24: the CA bundle holds no PEM certificate")
+	}
+	var tr *http.Transport
+	switch t := hc.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return nil, errors.New("bitrix24: WithCABundle needs an *http.Transport in WithHTTPClient")
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	hc.Transport = tr
+	return hc, nil
+}
+
+// Endpoint returns the portal's current scheme and host (https://portal), which changes when
+// the portal answered a redirect to a new domain. It never contains the webhook path.
+func (c *Client) Endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.base.Scheme + "://" + c.base.Host
+}
+
+func (c *Client) endpoint(method string) string {
+	c.mu.Lock()
+	u := c.base
+	c.mu.Unlock()
+	u.Path += method
+	return u.String()
+}
+
+// rebase moves the client to the host of a redirect's location: Bitrix answers 301/302 for a
+// portal whose domain changed, and every later call should go to the new one directly.
+func (c *Client) rebase(loc *url.URL) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if loc.Host == "" || (loc.Scheme != "https" && loc.Scheme != "http") {
+		return errors.New("redirect without an absolute location")
+	}
+	if c.base.Scheme == "https" && loc.Scheme != "https" {
+		return errors.New("refusing a redirect from https to http")
+	}
+	c.base.Scheme, c.base.Host = loc.Scheme, loc.Host
+	return nil
+}
+
+// safety says what may be repeated after a failure whose outcome is unknown.
+type safety int
+
+const (
+	// idempotent calls (reads, updates, unregister, register by CODE, app.register by
+	// BOT_ID+CODE) are repeated after network errors and 5xx.
+	idempotent safety = iota
+	// notIdempotent calls (imbot.chat.add, imbot.chat.user.add, batch) are never repeated once
+	// the request may have reached Bitrix; the error is marked Ambiguous instead.
+	notIdempotent
+)
+
+// call runs one REST method and returns its `result`. It waits on the limiter before every
+// request, retries where safe, refreshes an expired OAuth token once, follows one redirect, and
+// pauses a method that hit its operating-time limit.
+func (c *Client) call(ctx context.Context, method string, p params, s safety) (json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(method, err)
+	}
+	if err := c.checkPaused(method); err != nil {
+		return nil, err
+	}
+	var (
+		retries    int
+		refreshed  bool
+		redirected bool
+		// uncertain: an earlier attempt may have run, so a "no-op" answer to the repeat
+		// (WRONG_REQUEST for an update that already happened) does not mean failure.
+		uncertain bool
+	)
+	for {
+		token, err := c.accessToken(ctx, method)
+		if err != nil {
+			return nil, err
+		}
+		body, err := c.encodeBody(method, p, token)
+		if err != nil {
+			return nil, fmt.Errorf("bitrix24 %s: encode request: %w", method, err)
+		}
+		status, respBody, loc, err := c.roundTrip(ctx, method, body)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) { // context cancelled or limiter wait impossible
+				return nil, err
+			}
+			c.countRequest(method, e)
+			// A failed dial never reached Bitrix: repeating is safe for every call.
+			if (!e.Ambiguous || s == idempotent) && retries < c.maxRetries {
+				uncertain = uncertain || e.Ambiguous
+				if err := c.backoff(ctx, method, retries); err != nil {
+					return nil, err
+				}
+				retries++
+				continue
+			}
+			return nil, e
+		}
+		if loc != nil {
+			if redirected {
+				e := &Error{Code: codeTooManyRedirect, Method: method, HTTPStatus: status, Description: "the portal redirected twice"}
+				c.countRequest(method, e)
+				return nil, e
+			}
+			if err := c.rebase(loc); err != nil {
+				e := &Error{Code: codeTooManyRedirect, Method: method, HTTPStatus: status, Description: err.Error()}
+				c.countRequest(method, e)
+				return nil, e
+			}
+			redirected = true
+			continue
+		}
+		res, e := decodeResponse(status, respBody)
+		c.countRequest(method, e)
+		if e == nil {
+			return res.Result, nil
+		}
+		e.Method = method
+		e.Description = c.secrets.redact(e.Description)
+		switch {
+		case c.oauth != nil && !refreshed && e.Is(ErrExpiredToken):
+			// Refused before running, so the retry is safe for every method.
+			if _, err := c.refresh(ctx, method, token); err != nil {
+				return nil, err
+			}
+			refreshed = true
+			retriesTotal.WithLabelValues(c.portal, method).Inc()
+			continue
+		case e.Is(ErrQueryLimitExceeded):
+			// Refused before running: always safe to repeat, batch included.
+			if retries < c.maxRetries {
+				if err := c.backoff(ctx, method, retries); err != nil {
+					return nil, err
+				}
+				retries++
+				continue
+			}
+			e.RetryAfter = c.backoffDelay(retries)
+			return nil, e
+		case e.Is(ErrOperationTimeLimit):
+			e.RetryAfter = c.pause(method, res.Time.OperatingResetAt)
+			return nil, e
+		case status >= 500 || e.Is(ErrInvalidResponse):
+			// The request reached Bitrix; whether it ran is unknown.
+			e.Ambiguous = true
+			if s == idempotent && retries < c.maxRetries {
+				uncertain = true
+				if err := c.backoff(ctx, method, retries); err != nil {
+					return nil, err
+				}
+				retries++
+				continue
+			}
+			return nil, e
+		case uncertain && e.Is(ErrWrongRequest):
+			// Bitrix answers WRONG_REQUEST to an update that changes nothing, which is what
+			// a repeat of an update that did run looks like.
+			e.Ambiguous = true
+			return nil, e
+		default:
+			return nil, e
+		}
+	}
+}
+
+// encodeBody builds the JSON body: the method's params plus CLIENT_ID (webhook, imbot.*) or
+// auth (OAuth). The auth token goes in the body, not the URL, so it never shows in a URL.
+func (c *Client) encodeBody(method string, p params, token string) ([]byte, error) {
+	body := make(map[string]any, len(p)+2)
+	maps.Copy(body, p)
+	if c.clientID != "" && (strings.HasPrefix(method, "imbot.") || method == "batch") {
+		body["CLIENT_ID"] = c.clientID
+	}
+	if token != "" {
+		body["auth"] = token
+	}
+	return json.Marshal(body)
+}
+
+// roundTrip sends one request after waiting on the limiter. It returns the status and body, or
+// the redirect location, or an *Error for a transport failure (its URL stripped), or a context
+// error.
+func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (int, []byte, *url.URL, error) {
+	start := time.Now()
+	err := c.limiter.Wait(ctx)
+	limiterWaitSeconds.WithLabelValues(c.portal).Observe(time.Since(start).Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, nil, ctxError(method, ctx.Err())
+		}
+		// rate.Limiter refuses to wait past the context's deadline.
+		return 0, nil, nil, fmt.Errorf("bitrix24 %s: waiting for the rate limiter would pass the deadline: %w", method, context.DeadlineExceeded)
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint(method), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, &Error{Code: codeNetwork, Method: method, Description: "cannot build the request"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "b24-operator")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, nil, ctxError(method, ctx.Err())
+		}
+		return 0, nil, nil, c.networkError(method, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
+		loc, err := resp.Location()
+		if err != nil {
+			return resp.StatusCode, nil, nil, &Error{Code: codeTooManyRedirect, Method: method, HTTPStatus: resp.StatusCode, Description: "redirect without a location"}
+		}
+		return resp.StatusCode, nil, loc, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, nil, ctxError(method, ctx.Err())
+		}
+		return 0, nil, nil, c.networkError(method, err)
+	}
+	return resp.StatusCode, b, nil, nil
+}
+
+// networkError wraps a transport failure without its URL (it holds the webhook code) and
+// decides whether the request may have reached Bitrix.
+func (c *Client) networkError(method string, err error) *Error {
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err
+	}
+	var op *net.OpError
+	notSent := errors.As(cause, &op) && op.Op == "dial"
+	return &Error{
+		Code:        codeNetwork,
+		Method:      method,
+		Description: c.secrets.redact(cause.Error()),
+		Ambiguous:   !notSent,
+		cause:       cause,
+	}
+}
+
+func ctxError(method string, err error) error {
+	return fmt.Errorf("bitrix24 %s: %w", method, err)
+}
+
+func (c *Client) countRequest(method string, err error) {
+	requestsTotal.WithLabelValues(c.portal, method, outcomeLabel(err)).Inc()
+}
+
+func (c *Client) backoffDelay(attempt int) time.Duration {
+	d := c.baseBackoff << min(attempt, 20)
+	if d > c.maxBackoff || d <= 0 {
+		d = c.maxBackoff
+	}
+	return d
+}
+
+// backoff sleeps before retry number attempt+1: exponential, with equal jitter so that the
+// replicas hitting the same portal spread out.
+func (c *Client) backoff(ctx context.Context, method string, attempt int) error {
+	retriesTotal.WithLabelValues(c.portal, method).Inc()
+	d := c.backoffDelay(attempt)
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxError(method, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// pause stops calls of method until resetAt (the operating-time window of that method resets;
+// other methods are not affected) and returns how long that is.
+func (c *Client) pause(method string, resetAt time.Time) time.Duration {
+	d := time.Until(resetAt)
+	if resetAt.IsZero() || d <= 0 {
+		d = c.defaultPause
+	}
+	c.mu.Lock()
+	c.paused[method] = time.Now().Add(d)
+	c.mu.Unlock()
+	return d
+}
+
+// checkPaused refuses a call of a paused method without sending it. It does not wait: the
+// pause lasts up to 10 minutes, longer than a reconcile should block; the error is retryable
+// and carries RetryAfter so the caller can requeue.
+func (c *Client) checkPaused(method string) error {
+	c.mu.Lock()
+	until, ok := c.paused[method]
+	if ok && !time.Now().Before(until) {
+		delete(c.paused, method)
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return &Error{
+		Code:        ErrOperationTimeLimit.Code,
+		Method:      method,
+		Description: "the method is paused by the client until its operating-time window resets",
+		RetryAfter:  time.Until(until),
+	}
+}
+
+// redactor removes the credentials the client knows from any text it reports.
+type redactor struct {
+	mu       sync.RWMutex
+	fixed    []string // webhook code and URL, client secret
+	rotating []string // recent OAuth tokens
+}
+
+// maxRotating bounds the token list: tokens rotate every hour, only recent ones can show up.
+const maxRotating = 8
+
+func usable(s string) bool { return len(s) >= 4 && s != "/" }
+
+func (r *redactor) addFixed(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		if usable(s) {
+			r.fixed = append(r.fixed, s)
+		}
+	}
+	// Longest first, so a URL is replaced whole before the code inside it.
+	slices.SortFunc(r.fixed, func(a, b string) int { return len(b) - len(a) })
+}
+
+func (r *redactor) addTokens(tokens ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range tokens {
+		if usable(s) {
+			r.rotating = append(r.rotating, s)
+		}
+	}
+	if n := len(r.rotating); n > maxRotating {
+		r.rotating = append([]string(nil), r.rotating[n-maxRotating:]...)
+	}
+}
+
+func (r *redactor) redact(s string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, list := range [][]string{r.fixed, r.rotating} {
+		for _, secret := range list {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
