@@ -81,27 +81,27 @@ func sentinel(code string) *Error { return &Error{Code: code} }
 // Sentinels for errors.Is. Only Code is meaningful on them.
 var (
 	// Authentication and authorization.
-	ErrExpiredToken       = sentinel("expired_token")        // 401; the client refreshes once by itself
-	ErrInvalidToken       = sentinel("invalid_token")        // 401
-	ErrNoAuthFound        = sentinel("NO_AUTH_FOUND")        // 401
-	ErrInvalidCredentials = sentinel("INVALID_CREDENTIALS")  // 403: wrong webhook code
-	ErrInsufficientScope  = sentinel("insufficient_scope")   // 403
-	ErrAccessDenied       = sentinel("ACCESS_DENIED")        // 403: e.g. imbot.* through a webhook without CLIENT_ID
-	ErrWrongAuthType      = sentinel("WRONG_AUTH_TYPE")      // 403
-	ErrInvalidGrant       = sentinel("invalid_grant")        // token endpoint: the application must be authorized again
-	ErrInvalidClient      = sentinel("invalid_client")       // token endpoint: wrong client id or secret
-	ErrPaymentRequired    = sentinel("PAYMENT_REQUIRED")     // 402: the portal's plan does not allow REST
+	ErrExpiredToken       = sentinel("expired_token")          // 401; the client refreshes once by itself
+	ErrInvalidToken       = sentinel("invalid_token")          // 401
+	ErrNoAuthFound        = sentinel("NO_AUTH_FOUND")          // 401
+	ErrInvalidCredentials = sentinel("INVALID_CREDENTIALS")    // 403: wrong webhook code
+	ErrInsufficientScope  = sentinel("insufficient_scope")     // 403
+	ErrAccessDenied       = sentinel("ACCESS_DENIED")          // 403: e.g. imbot.* through a webhook without CLIENT_ID
+	ErrWrongAuthType      = sentinel("WRONG_AUTH_TYPE")        // 403
+	ErrInvalidGrant       = sentinel("invalid_grant")          // token endpoint: the application must be authorized again
+	ErrInvalidClient      = sentinel("invalid_client")         // token endpoint: wrong client id or secret
+	ErrPaymentRequired    = sentinel("PAYMENT_REQUIRED")       // 402: the portal's plan does not allow REST
 	ErrMethodNotFound     = sentinel("ERROR_METHOD_NOT_FOUND") // 404
 
 	// Limits and server trouble.
-	ErrQueryLimitExceeded    = sentinel("QUERY_LIMIT_EXCEEDED")         // 503, refused before running
-	ErrOperationTimeLimit    = sentinel("OPERATION_TIME_LIMIT")         // 429, this method only
-	ErrInternalServerError   = sentinel("INTERNAL_SERVER_ERROR")        // 500
-	ErrBatchLengthExceeded   = sentinel("ERROR_BATCH_LENGTH_EXCEEDED")  // more than 50 commands
+	ErrQueryLimitExceeded    = sentinel("QUERY_LIMIT_EXCEEDED")           // 503, refused before running
+	ErrOperationTimeLimit    = sentinel("OPERATION_TIME_LIMIT")           // 429, this method only
+	ErrInternalServerError   = sentinel("INTERNAL_SERVER_ERROR")          // 500
+	ErrBatchLengthExceeded   = sentinel("ERROR_BATCH_LENGTH_EXCEEDED")    // more than 50 commands
 	ErrBatchMethodNotAllowed = sentinel("ERROR_BATCH_METHOD_NOT_ALLOWED") // nested batch
-	ErrNetwork               = sentinel(codeNetwork)                    // transport failure, no response
-	ErrInvalidResponse       = sentinel(codeInvalidResponse)            // a 2xx body that is not a Bitrix answer
-	ErrNotExecuted           = sentinel(codeNotExecuted)                // a batch command skipped after halt
+	ErrNetwork               = sentinel(codeNetwork)                      // transport failure, no response
+	ErrInvalidResponse       = sentinel(codeInvalidResponse)              // a 2xx body that is not a Bitrix answer
+	ErrNotExecuted           = sentinel(codeNotExecuted)                  // a batch command skipped after halt
 
 	// Bots.
 	ErrBotNotFound              = sentinel("BOT_ID_ERROR") // the bot is gone (or never existed)

@@ -1,0 +1,126 @@
+# b24-operator. Two commands matter: `make run` (the operator on an embedded default: local
+# control plane, simulator, samples) and `make test` (every test, against a real API server).
+# Every tool is built from the Go module proxy into bin/, pinned here, and cached.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+ROOT      := $(abspath .)
+BIN       := $(ROOT)/bin
+K8S_BIN   := $(BIN)/k8s
+GO        ?= go
+
+# Pinned tool versions. Changing one rebuilds that tool on the next run.
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+HELM_VERSION             ?= v3.22.0
+KUBECONFORM_VERSION      ?= v0.7.0
+KUBE_SCORE_VERSION       ?= v1.20.0
+# The control plane for envtest and `make run` (kube-apiserver, etcd, kube-controller-manager)
+# is pinned in hack/tools/envtest/go.mod.
+ENVTEST_MOD := hack/tools/envtest/go.mod
+ENVTEST_STAMP := $(K8S_BIN)/.stamp-$(shell sha256sum $(ENVTEST_MOD) | cut -c1-16)
+
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+HELM           := $(BIN)/helm-$(HELM_VERSION)
+KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
+KUBE_SCORE     := $(BIN)/kube-score-$(KUBE_SCORE_VERSION)
+
+export KUBEBUILDER_ASSETS := $(K8S_BIN)
+export HELM_BIN := $(HELM)
+export KUBECONFORM_BIN := $(KUBECONFORM)
+export KUBE_SCORE_BIN := $(KUBE_SCORE)
+
+TEST_FLAGS ?=
+FUZZTIME   ?= 10s
+
+##@ Main
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: envtest-bins ## Start a local control plane, the simulator and the operator, apply the samples, show their status.
+	$(GO) run ./hack/devenv
+
+.PHONY: test
+test: tools verify-generated vet fmt-check ## Every check and test: generated files, vet, gofmt, unit, envtest, chart.
+	$(GO) test -count=1 -timeout 40m $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecodeResponse -fuzztime $(FUZZTIME) ./internal/bitrix
+	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/metabot
+
+.PHONY: bench
+bench: envtest-bins ## Benchmarks (requests per resync, time to Ready, at-most-once at scale).
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC (and the chart's copy of the CRDs).
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=b24-operator-manager paths=./internal/... output:rbac:artifacts:config=config/rbac
+	@if [ -d charts/b24-operator/crds ]; then cp config/crd/bases/*.yaml charts/b24-operator/crds/; fi
+
+.PHONY: verify-generated
+verify-generated: ## Fail when committed generated files differ from what the generators produce.
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	files="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac"; \
+	[ -d charts/b24-operator/crds ] && files="$$files charts/b24-operator/crds"; \
+	for f in $$files; do mkdir -p $$tmp/$$(dirname $$f); cp -r $$f $$tmp/$$f; done; \
+	$(MAKE) -s generate manifests; \
+	for f in $$files; do diff -ru $$tmp/$$f $$f || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }; done
+
+.PHONY: vet
+vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: fmt-check
+fmt-check: ## Fail when gofmt would change a file.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: build
+build: ## Build the manager and the simulator into bin/.
+	$(GO) build -o $(BIN)/manager ./cmd/manager
+	$(GO) build -o $(BIN)/b24sim ./cmd/b24sim
+
+##@ Tools (built from the Go module proxy, cached in bin/)
+
+.PHONY: tools
+tools: envtest-bins $(CONTROLLER_GEN) $(HELM) $(KUBECONFORM) $(KUBE_SCORE)
+
+.PHONY: envtest-bins
+envtest-bins: $(ENVTEST_STAMP) ## kube-apiserver, etcd and kube-controller-manager for envtest and `make run`.
+
+$(ENVTEST_STAMP): $(ENVTEST_MOD)
+	@echo ">> building the control plane (kube-apiserver, etcd, kube-controller-manager) from $(ENVTEST_MOD); a few minutes the first time"
+	@mkdir -p $(K8S_BIN)
+	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/etcd go.etcd.io/etcd/server/v3
+	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+	@rm -f $(K8S_BIN)/.stamp-* && touch $@
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN)/.gobin $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(BIN)/.gobin/controller-gen $@
+
+$(HELM):
+	GOBIN=$(BIN)/.gobin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.gobin/helm $@
+
+$(KUBECONFORM):
+	GOBIN=$(BIN)/.gobin $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	mv $(BIN)/.gobin/kubeconform $@
+
+$(KUBE_SCORE):
+	GOBIN=$(BIN)/.gobin $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+	mv $(BIN)/.gobin/kube-score $@
+
+.PHONY: clean
+clean: ## Remove built binaries (keeps the cached control plane).
+	rm -f $(BIN)/manager $(BIN)/b24sim

@@ -1,0 +1,125 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ChatSpec declares a group chat created on behalf of a bot.
+// +kubebuilder:validation:XValidation:rule="(has(self.type) ? self.type : 'Chat') == (has(oldSelf.type) ? oldSelf.type : 'Chat')",message="type is immutable",fieldPath=".type"
+// +kubebuilder:validation:XValidation:rule="has(self.entity) == has(oldSelf.entity)",message="entity is immutable",fieldPath=".entity"
+type ChatSpec struct {
+	// BotRef names the ChatBot on whose behalf the chat is created. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="botRef is immutable"
+	BotRef LocalObjectReference `json:"botRef"`
+
+	// Type is TYPE: Chat (CHAT) or Open (OPEN). Immutable. Defaults to Chat.
+	// +kubebuilder:validation:Enum=Chat;Open
+	// +optional
+	Type *string `json:"type,omitempty"`
+
+	// Title is TITLE. Kept in sync.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +optional
+	Title *string `json:"title,omitempty"`
+
+	// Description is DESCRIPTION, set at creation.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Description *string `json:"description,omitempty"`
+
+	// Color is COLOR. Kept in sync.
+	// +optional
+	Color *Color `json:"color,omitempty"`
+
+	// WelcomeMessage is MESSAGE, sent once at creation.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	WelcomeMessage *string `json:"welcomeMessage,omitempty"`
+
+	// Users are USERS: member user ids besides the bot, kept in sync (added and removed). The bot
+	// itself and the owner are never removed.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:Minimum=1
+	// +optional
+	Users []int64 `json:"users,omitempty"`
+
+	// OwnerID is OWNER_ID. Kept in sync. Defaults to the bot.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	OwnerID *int64 `json:"ownerId,omitempty"`
+
+	// Avatar is AVATAR: image bytes read from a ConfigMap, sent base64-encoded.
+	// +optional
+	Avatar *ConfigMapSource `json:"avatar,omitempty"`
+
+	// Entity is ENTITY_TYPE / ENTITY_ID: the key used to find the chat again. Immutable.
+	// Defaults to type B24OPS and id <namespace>/<name>.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="entity is immutable"
+	// +optional
+	Entity *ChatEntity `json:"entity,omitempty"`
+
+	// DeletionPolicy: Delete (the bot leaves the chat, handing ownership to ownerId, else to the
+	// first of users, when it owns it) or Orphan (leave it). Defaults to Delete.
+	// +optional
+	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// ChatEntity is the ENTITY_TYPE / ENTITY_ID pair.
+type ChatEntity struct {
+	// Type is ENTITY_TYPE.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=50
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
+	Type string `json:"type"`
+	// ID is ENTITY_ID.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+}
+
+// ChatStatus is the observed state of a Chat.
+type ChatStatus struct {
+	CommonStatus `json:",inline"`
+	// ChatID is the chat's id on the portal.
+	// +optional
+	ChatID int64 `json:"chatId,omitempty"`
+	// BotID is the bot the chat was created by.
+	// +optional
+	BotID int64 `json:"botId,omitempty"`
+	// AvatarHash is a hash of the avatar bytes last sent.
+	// +optional
+	AvatarHash string `json:"avatarHash,omitempty"`
+	// LastVerified is when the chat was last read back from the portal.
+	// +optional
+	LastVerified *metav1.Time `json:"lastVerified,omitempty"`
+}
+
+// Chat is a group chat created on behalf of a bot.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=b24chat,categories=b24ops
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Chat ID",type=integer,JSONPath=`.status.chatId`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+type Chat struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec ChatSpec `json:"spec"`
+	// +kubebuilder:default={}
+	Status ChatStatus `json:"status,omitempty"`
+}
+
+// ChatList is a list of Chats.
+// +kubebuilder:object:root=true
+type ChatList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Chat `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&Chat{}, &ChatList{}) }

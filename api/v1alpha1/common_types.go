@@ -1,0 +1,118 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Finalizer is added to every object before the operator makes its first remote call for it.
+const Finalizer = "b24ops.io/finalizer"
+
+// Annotations users set on objects.
+const (
+	// ReconcileRequestedAtAnnotation: any new value triggers an immediate reconcile, including a
+	// remote drift check.
+	ReconcileRequestedAtAnnotation = "b24ops.io/reconcile-requested-at"
+	// ResendAnnotation: a new value asks a ScheduledJob stalled with OutcomeUnknown to send again.
+	ResendAnnotation = "b24ops.io/resend"
+)
+
+// Condition types. Ready is always present; Reconciling and Stalled only while True.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// Reasons of the Ready condition (stable, CamelCase).
+const (
+	ReasonSucceeded          = "Succeeded"
+	ReasonProgressing        = "Progressing"
+	ReasonDependencyNotReady = "DependencyNotReady"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonAuthFailed         = "AuthFailed"
+	ReasonMissingScope       = "MissingScope"
+	ReasonInstallNotFinished = "InstallNotFinished"
+	ReasonBotLimitExceeded   = "BotLimitExceeded"
+	ReasonCodeTaken          = "CodeTaken"
+	ReasonRateLimited        = "RateLimited"
+	ReasonRemoteError        = "RemoteError"
+	ReasonOutcomeUnknown     = "OutcomeUnknown"
+	ReasonDeleting           = "Deleting"
+	ReasonSuspended          = "Suspended"
+)
+
+// LocalObjectReference names another object in the same namespace.
+type LocalObjectReference struct {
+	// Name of the referenced object, in the same namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// KeyReference names one key of a Secret or ConfigMap in the same namespace.
+type KeyReference struct {
+	// Name of the Secret or ConfigMap, in the same namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key within it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// ConfigMapSource reads bytes from a ConfigMap key (binaryData or data).
+type ConfigMapSource struct {
+	// ConfigMapKeyRef selects the ConfigMap and key holding the content.
+	ConfigMapKeyRef KeyReference `json:"configMapKeyRef"`
+}
+
+// RateLimit is a client-side leaky bucket.
+type RateLimit struct {
+	// RequestsPerSecond is the rate at which the bucket drains.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+	// Burst is the bucket's size: requests allowed at once.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	Burst int32 `json:"burst"`
+}
+
+// DeletionPolicy says what happens to the remote object when the Kubernetes object is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete removes the remote object.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the remote object as it is.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// Color is a Bitrix24 color name.
+// +kubebuilder:validation:Enum=RED;GREEN;MINT;LIGHT_BLUE;DARK_BLUE;PURPLE;AQUA;PINK;LIME;BROWN;AZURE;KHAKI;SAND;MARENGO;GRAY;GRAPHITE
+type Color string
+
+// CommonStatus is embedded in every kind's status.
+type CommonStatus struct {
+	// ObservedGeneration is the generation last fully applied. -1 until the first reconcile.
+	// +kubebuilder:default=-1
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready (always), Reconciling and Stalled (only while True).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// GetConditions returns the conditions.
+func (s *CommonStatus) GetConditions() []metav1.Condition { return s.Conditions }
+
+// SetConditions replaces the conditions.
+func (s *CommonStatus) SetConditions(c []metav1.Condition) { s.Conditions = c }
+
+// GetCommonStatus gives the loop access to the shared part of the status.
+func (s *CommonStatus) GetCommonStatus() *CommonStatus { return s }

@@ -1,0 +1,171 @@
+// Command manager runs the b24-operator: the controllers for Portal, ChatBot, ChatApp, Chat,
+// Metabot and ScheduledJob, and the validating webhook.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/metabot"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(b24v1.AddToScheme(scheme))
+}
+
+// envDefault reads a default for a flag from the environment, so the chart can use either.
+func envDefault(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	return v == "true" || v == "1"
+}
+
+func main() {
+	var (
+		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir string
+		leaderElect, enableWebhooks, secureMetrics                    bool
+		maxConcurrent, webhookPort                                    int
+		leaderElectionNamespace, webhookServiceName, webhookConfigName string
+		certMode                                                      string
+		syncPeriod                                                    time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", envBool("METRICS_SECURE", false), "Serve metrics over HTTPS with authentication and authorization.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", envDefault("HEALTH_PROBE_BIND_ADDRESS", ":8081"), "Address the health probes bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", false), "Enable leader election; only the leader reconciles and writes tokens back.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", envDefault("LEADER_ELECTION_NAMESPACE", ""), "Namespace of the leader election lease (defaults to the pod's namespace).")
+	flag.StringVar(&namespaces, "watch-namespaces", envDefault("WATCH_NAMESPACES", ""), "Comma-separated namespaces to watch; empty watches all.")
+	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "Maximum concurrent reconciles per kind.")
+	flag.StringVar(&logFormat, "log-format", envDefault("LOG_FORMAT", "json"), "Log format: json or console.")
+	flag.BoolVar(&enableWebhooks, "enable-webhooks", envBool("ENABLE_WEBHOOKS", true), "Serve the validating webhook (ENABLE_WEBHOOKS=false for local runs).")
+	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the webhook server listens on.")
+	flag.StringVar(&webhookCertDir, "webhook-cert-dir", envDefault("WEBHOOK_CERT_DIR", "/tmp/k8s-webhook-server/serving-certs"), "Directory of the webhook serving certificate.")
+	flag.StringVar(&certMode, "webhook-cert-mode", envDefault("WEBHOOK_CERT_MODE", "self"), "Webhook certificates: self (the manager provisions and rotates them) or external (cert-manager).")
+	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
+	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
+	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	zapOpts.Development = logFormat == "console"
+	if logFormat == "console" {
+		zapOpts.TimeEncoder = zapcore.ISO8601TimeEncoder
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	bitrix.RegisterMetrics(metrics.Registry)
+	metabot.RegisterMetrics(metrics.Registry)
+
+	cacheOpts := cache.Options{SyncPeriod: &syncPeriod}
+	if ns := splitList(namespaces); len(ns) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			cacheOpts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+
+	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
+	var webhookServer webhook.Server
+	if enableWebhooks {
+		webhookServer = webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: webhookCertDir, TLSOpts: []func(*tls.Config){disableHTTP2}})
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme: scheme,
+		Cache:  cacheOpts,
+		Client: client.Options{Cache: &client.CacheOptions{
+			// Secret and ConfigMap contents are read live, never cached: the operator watches
+			// only their metadata, so no Secret data of the cluster sits in its memory.
+			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: []func(*tls.Config){disableHTTP2}},
+		HealthProbeBindAddress:        probeAddr,
+		WebhookServer:                 webhookServer,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "b24-operator.b24ops.io",
+		LeaderElectionNamespace:       leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "unable to create manager")
+		os.Exit(1)
+	}
+
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent}); err != nil {
+		log.Error(err, "unable to set up controllers")
+		os.Exit(1)
+	}
+	if enableWebhooks {
+		if err := setupWebhooks(mgr, webhookSettings{
+			certMode: certMode, certDir: webhookCertDir, serviceName: webhookServiceName,
+			configName: webhookConfigName, namespace: envDefault("POD_NAMESPACE", "b24-operator-system"),
+		}); err != nil {
+			log.Error(err, "unable to set up webhooks")
+			os.Exit(1)
+		}
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "unable to set up health check")
+		os.Exit(1)
+	}
+	ready := healthz.Ping
+	if enableWebhooks {
+		ready = mgr.GetWebhookServer().StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
+		log.Error(err, "unable to set up ready check")
+		os.Exit(1)
+	}
+
+	log.Info("starting manager", "namespaces", namespaces, "webhooks", enableWebhooks, "leaderElection", leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager exited")
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
