@@ -56,14 +56,16 @@ func TestErrorMessage(t *testing.T) {
 	}
 }
 
-// FuzzErrorMessage pins the invariants of the only decoding the client does on untrusted
-// input: the result is short, one line, valid UTF-8 and never contains the token.
-func FuzzErrorMessage(f *testing.F) {
-	f.Add([]byte(`{"message":"Script not found"}`), "abcdefgh12")
-	f.Add([]byte(`{"message":"x","errors":{"a":["b"],"c":"d"}}`), "abcdefgh12")
-	f.Add([]byte(`{"error":"abcdefgh12abcdefgh12"}`), "abcdefgh12")
-	f.Add([]byte("{\"message\":\"a\\u0000b\\ud800\"}"), "token1234")
-	f.Fuzz(func(t *testing.T, body []byte, token string) {
+// FuzzDecodeResponse pins the invariants of the only decoding the client does on untrusted
+// input, an error answer's body and Retry-After header: the message is short, one line,
+// valid UTF-8 and never contains the token; the delay is within [0, maxRetryAfter].
+// (`make test` fuzzes it as FuzzDecode.)
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add([]byte(`{"message":"Script not found"}`), "abcdefgh12", "120")
+	f.Add([]byte(`{"message":"x","errors":{"a":["b"],"c":"d"}}`), "abcdefgh12", "Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add([]byte(`{"error":"abcdefgh12abcdefgh12"}`), "abcdefgh12", "-1")
+	f.Add([]byte("{\"message\":\"a\\u0000b\\ud800\"}"), "token1234", "99999999999999999999")
+	f.Fuzz(func(t *testing.T, body []byte, token, retryAfter string) {
 		got := errorMessage(body, token)
 		if !utf8.ValidString(got) {
 			t.Errorf("invalid UTF-8: %q", got)
@@ -79,16 +81,8 @@ func FuzzErrorMessage(f *testing.F) {
 		if len(token) >= 8 && isAlnum(token) && strings.Contains(got, token) {
 			t.Errorf("token %q leaked into %q", token, got)
 		}
-	})
-}
-
-func FuzzParseRetryAfter(f *testing.F) {
-	f.Add("120")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	f.Add("-1")
-	f.Fuzz(func(t *testing.T, v string) {
-		if d := parseRetryAfter(v, time.Now()); d < 0 || d > maxRetryAfter {
-			t.Errorf("parseRetryAfter(%q) = %v, out of [0, %v]", v, d, maxRetryAfter)
+		if d := parseRetryAfter(retryAfter, time.Now()); d < 0 || d > maxRetryAfter {
+			t.Errorf("parseRetryAfter(%q) = %v, out of [0, %v]", retryAfter, d, maxRetryAfter)
 		}
 	})
 }
