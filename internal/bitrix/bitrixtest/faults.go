@@ -137,3 +137,21 @@ func htmlPageFor(status int) string {
 	return "<html>\n<head><title>" + http.StatusText(status) + "</title></head>\n<body>\n<center><h1>" +
 		http.StatusText(status) + "</h1></center>\n<hr><center>nginx</center>\n</body>\n</html>\n"
 }
+
+// takeBatchFault consumes a Bitrix-error fault injected for exactly this method, for a command
+// inside a batch (HTML, drops and redirects concern whole requests).
+func (p *Portal) takeBatchFault(method string) *Fault {
+	q := p.faults[method]
+	if len(q) == 0 || q[0].Code == "" {
+		return nil
+	}
+	f := q[0]
+	if f.left > 0 {
+		f.left--
+		if f.left == 0 {
+			p.faults[method] = q[1:]
+		}
+	}
+	out := f.Fault
+	return &out
+}

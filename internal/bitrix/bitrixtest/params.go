@@ -193,11 +193,6 @@ func insert(m map[string]any, segs []string, val string) {
 
 // Accessors, loose the way PHP is loose.
 
-func (p params) has(k string) bool {
-	v, ok := p[k]
-	return ok && v != nil && str(v) != "" || ok && (isMap(v) || isList(v))
-}
-
 func (p params) str(k string) string { return str(p[k]) }
 
 func (p params) int(k string) (int, bool) { return intOf(p[k]) }

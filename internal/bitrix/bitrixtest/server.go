@@ -97,9 +97,9 @@ type Portal struct {
 
 	calls    []Call
 	faults   map[string][]*pendingFault
-	opLimits map[string]time.Time  // method -> blocked until
-	windows  map[string]time.Time  // app|method -> start of the 10-minute operating window
-	moved    map[string]string     // host -> new base URL
+	opLimits map[string]time.Time // method -> blocked until
+	windows  map[string]time.Time // app|method -> start of the 10-minute operating window
+	moved    map[string]string    // host -> new base URL
 	level    float64
 	last     time.Time
 	count503 int
@@ -343,10 +343,11 @@ func (p *Portal) handle(rt route, req request) reply {
 		return p.errorReply("", rt.method, aerr)
 	}
 	result, e := p.dispatch(c, rt.method, req.params, req.cmdOrder, "")
+	app := c.appFor(rt.method, req.params)
 	if e != nil {
-		return p.errorReply(c.app, rt.method, e)
+		return p.errorReply(app, rt.method, e)
 	}
-	body := map[string]any{"result": result, "time": p.timeBlock(c.app, rt.method, now)}
+	body := map[string]any{"result": result, "time": p.timeBlock(app, rt.method, now)}
 	return jsonReply(http.StatusOK, body)
 }
 
@@ -374,7 +375,7 @@ func (p *Portal) run(c *caller, method string, ps params, cmdOrder []string, bat
 	}
 	if batchKey != "" {
 		// A fault injected as a Bitrix error applies to commands inside a batch as well.
-		if f := p.takeFaultLocked(method); f != nil && f.Code != "" {
+		if f := p.takeBatchFault(method); f != nil {
 			return nil, errf(f.status(http.StatusBadRequest), f.Code, f.Description)
 		}
 	}

@@ -91,6 +91,7 @@ type Chat struct {
 	BotID       int    // the bot that created it
 	App         string // the application of that bot
 	Message     string // the welcome message
+	Created     time.Time
 }
 
 func (p *Portal) record(c Call) {
