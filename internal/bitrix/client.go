@@ -408,7 +408,13 @@ func ctxError(method string, err error) error {
 	return fmt.Errorf("bitrix24 %s: %w", method, err)
 }
 
-func (c *Client) countRequest(method string, err error) {
+// countRequest counts one HTTP request by its outcome (nil: success). It takes *Error, not
+// error, so a nil *Error cannot turn into a non-nil interface.
+func (c *Client) countRequest(method string, e *Error) {
+	var err error
+	if e != nil {
+		err = e
+	}
 	requestsTotal.WithLabelValues(c.portal, method, outcomeLabel(err)).Inc()
 }
 
