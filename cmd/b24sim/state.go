@@ -73,7 +73,7 @@ type metabotState struct {
 	Jobs     []metabottest.Job `json:"jobs"`
 }
 
-func stateHandler(mb *metabottest.Handler, bx bitrixSim) http.Handler {
+func stateHandler(mb *metabottest.Platform, bx bitrixSim) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := simState{
 			Bitrix: bx.state(),

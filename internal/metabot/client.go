@@ -228,6 +228,9 @@ func httpClient(base *http.Client, caPEM []byte) (*http.Client, error) {
 	return &hc, nil
 }
 
+// Endpoint returns the URL the client posts jobs to (it holds no secret), for messages.
+func (c *Client) Endpoint() string { return c.endpoint }
+
 // Schedule asks Metabot to schedule job. A nil error means Metabot answered 2xx. Otherwise
 // the error is an *Error whose Kind says whether the job may have been scheduled; Schedule
 // never retries.

@@ -366,6 +366,9 @@ func TestScheduleClassifiesFailures(t *testing.T) {
 					t.Errorf("%s = %v", name, got)
 				}
 			}
+			if metabot.IsRateLimited(err) != (tc.wantStatus == http.StatusTooManyRequests) {
+				t.Errorf("IsRateLimited = %v for status %d", metabot.IsRateLimited(err), tc.wantStatus)
+			}
 			if msg := err.Error(); strings.Contains(msg, token) || strings.Contains(msg, "other-bots-token") || strings.Contains(msg, "\n") {
 				t.Errorf("error message leaks the token or spans lines: %q", msg)
 			}

@@ -126,6 +126,13 @@ func IsAuth(err error) bool { return kindOf(err) == Auth }
 // 408 and 429, or an invalid job). Nothing was scheduled.
 func IsPermanent(err error) bool { return kindOf(err) == Permanent }
 
+// IsRateLimited reports whether Metabot refused the call with 429 Too Many Requests. Such an
+// error is also retryable; this tells callers that want a RateLimited reason apart.
+func IsRateLimited(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusTooManyRequests
+}
+
 // RetryAfter returns the delay Metabot asked for, or 0 when err carries none.
 func RetryAfter(err error) time.Duration {
 	var e *Error

@@ -59,18 +59,34 @@ type Fault struct {
 	Latency time.Duration
 }
 
-// Option configures a Handler.
-type Option func(*Handler)
+// Refuse answers status (with Retry-After when retryAfter > 0) before reading the request:
+// nothing is recorded. 429 and 503 are the usual cases.
+func Refuse(status int, retryAfter time.Duration) Fault {
+	return Fault{Status: status, RetryAfter: retryAfter}
+}
+
+// ProcessThenFail records the job, then answers status: the client cannot know the job exists.
+func ProcessThenFail(status int) Fault { return Fault{Process: true, Status: status} }
+
+// ProcessThenDrop records the job, then resets the connection without an answer.
+func ProcessThenDrop() Fault { return Fault{Process: true, Drop: true} }
+
+// ProcessThenDelay records the job, then waits d before answering, so a client with a
+// shorter timeout gives up after sending.
+func ProcessThenDelay(d time.Duration) Fault { return Fault{Process: true, Latency: d} }
+
+// Option configures a Platform.
+type Option func(*Platform)
 
 // WithClock sets the clock used for receive and due times and for rate limiting.
-func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+func WithClock(now func() time.Time) Option { return func(h *Platform) { h.now = now } }
 
 // WithLocation sets the time zone run_at is read in (default UTC). Metabot's is undocumented.
-func WithLocation(loc *time.Location) Option { return func(h *Handler) { h.loc = loc } }
+func WithLocation(loc *time.Location) Option { return func(h *Platform) { h.loc = loc } }
 
 // WithAPIPath sets the API root (default "/api/v1"); the call is {root}/bots/{id}/jobs/schedule.
 func WithAPIPath(p string) Option {
-	return func(h *Handler) {
+	return func(h *Platform) {
 		p = strings.Trim(p, "/")
 		if p != "" {
 			p = "/" + p
@@ -82,7 +98,7 @@ func WithAPIPath(p string) Option {
 // WithRateLimit limits each bot to rps requests per second with the given burst; requests
 // over the limit get 429 with Retry-After and are not recorded.
 func WithRateLimit(rps float64, burst int) Option {
-	return func(h *Handler) { h.rps, h.burst = rps, burst }
+	return func(h *Platform) { h.rps, h.burst = rps, burst }
 }
 
 type bot struct {
@@ -95,9 +111,10 @@ type pendingFault struct {
 	fault Fault
 }
 
-// Handler serves the Metabot API under its API path. It is safe for concurrent use; mount it
-// on a mux at the API path (without stripping the prefix).
-type Handler struct {
+// Platform is the simulated Metabot platform: its bots, the jobs it accepted and the faults
+// waiting for the next requests. It is an http.Handler serving the API under its API path
+// (mount it on a mux at that path without stripping the prefix) and safe for concurrent use.
+type Platform struct {
 	now     func() time.Time
 	loc     *time.Location
 	apiPath string
@@ -111,9 +128,9 @@ type Handler struct {
 	faults   []pendingFault
 }
 
-// NewHandler returns a simulator with no bots.
-func NewHandler(opts ...Option) *Handler {
-	h := &Handler{now: time.Now, loc: time.UTC, apiPath: "/api/v1", bots: map[int64]*bot{}}
+// NewHandler returns a simulated platform with no bots, to serve on any listener.
+func NewHandler(opts ...Option) *Platform {
+	h := &Platform{now: time.Now, loc: time.UTC, apiPath: "/api/v1", bots: map[int64]*bot{}}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -121,10 +138,10 @@ func NewHandler(opts ...Option) *Handler {
 }
 
 // APIPath returns the API root the handler serves, e.g. "/api/v1".
-func (h *Handler) APIPath() string { return h.apiPath }
+func (h *Platform) APIPath() string { return h.apiPath }
 
 // AddBot adds (or replaces) a bot whose API user has token.
-func (h *Handler) AddBot(botID int64, token string) {
+func (h *Platform) AddBot(botID int64, token string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := &bot{token: token}
@@ -135,7 +152,7 @@ func (h *Handler) AddBot(botID int64, token string) {
 }
 
 // Bots returns the ids of the known bots in ascending order.
-func (h *Handler) Bots() []int64 {
+func (h *Platform) Bots() []int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ids := make([]int64, 0, len(h.bots))
@@ -148,7 +165,7 @@ func (h *Handler) Bots() []int64 {
 
 // InjectFault applies f to each of the next n schedule requests, after any faults injected
 // before it are used up.
-func (h *Handler) InjectFault(n int, f Fault) {
+func (h *Platform) InjectFault(n int, f Fault) {
 	if n <= 0 {
 		return
 	}
@@ -158,35 +175,35 @@ func (h *Handler) InjectFault(n int, f Fault) {
 }
 
 // Jobs returns a copy of the accepted jobs, oldest first.
-func (h *Handler) Jobs() []Job {
+func (h *Platform) Jobs() []Job {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.jobs)
 }
 
 // JobCount returns how many jobs were accepted.
-func (h *Handler) JobCount() int {
+func (h *Platform) JobCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.jobs)
 }
 
 // Requests returns how many HTTP requests reached the handler, answered or not.
-func (h *Handler) Requests() int {
+func (h *Platform) Requests() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.requests
 }
 
 // Reset forgets jobs, pending faults and the request count; bots stay.
-func (h *Handler) Reset() {
+func (h *Platform) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.jobs, h.faults, h.requests = nil, nil, 0
 }
 
 // nextFault counts the request and takes the fault that applies to it, if any.
-func (h *Handler) nextFault() (Fault, bool) {
+func (h *Platform) nextFault() (Fault, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.requests++
@@ -201,7 +218,7 @@ func (h *Handler) nextFault() (Fault, bool) {
 }
 
 // botIDFromPath parses {apiPath}/bots/{id}/jobs/schedule.
-func (h *Handler) botIDFromPath(p string) (int64, bool) {
+func (h *Platform) botIDFromPath(p string) (int64, bool) {
 	rest, ok := strings.CutPrefix(p, h.apiPath+"/bots/")
 	if !ok {
 		return 0, false
@@ -218,7 +235,7 @@ func (h *Handler) botIDFromPath(p string) (int64, bool) {
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	botID, ok := h.botIDFromPath(r.URL.Path)
 	if !ok {
 		h.countOnly()
@@ -268,7 +285,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})
 }
 
-func (h *Handler) countOnly() {
+func (h *Platform) countOnly() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.requests++
@@ -276,7 +293,7 @@ func (h *Handler) countOnly() {
 
 // schedule authenticates, rate-limits, validates and records one request. It returns the
 // status to answer and, for errors, the message, field errors and Retry-After seconds.
-func (h *Handler) schedule(r *http.Request, botID int64) (int, string, fieldErrors, int) {
+func (h *Platform) schedule(r *http.Request, botID int64) (int, string, fieldErrors, int) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	now := h.now()
 

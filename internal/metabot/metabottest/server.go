@@ -8,10 +8,10 @@ import (
 	"net/http/httptest"
 )
 
-// Server is a Handler listening on a local HTTPS port with a self-signed certificate. The
-// embedded *Handler (also reachable as Server.Handler) holds the bots, jobs and faults.
+// Server is a Platform listening on a local HTTPS port with a self-signed certificate. The
+// embedded *Platform holds the bots, jobs and faults.
 type Server struct {
-	*Handler
+	*Platform
 	// URL is the base URL, e.g. https://127.0.0.1:41234; pass it to metabot.New.
 	URL string
 
@@ -26,8 +26,11 @@ func NewServer(opts ...Option) *Server {
 	// Tests provoke TLS handshake failures and resets on purpose; their log lines are noise.
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.StartTLS()
-	return &Server{Handler: h, URL: ts.URL, ts: ts}
+	return &Server{Platform: h, URL: ts.URL, ts: ts}
 }
+
+// Handler returns the simulated platform (an http.Handler).
+func (s *Server) Handler() *Platform { return s.Platform }
 
 // CAPEM returns the PEM of the server's self-signed certificate, for metabot.WithCABundle.
 func (s *Server) CAPEM() []byte {
