@@ -18,7 +18,7 @@ const (
 
 // HTTPSURL is an absolute https URL.
 // +kubebuilder:validation:MaxLength=2048
-// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="must be an absolute https URL"
+// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && size(url(self).getHostname()) > 0",message="must be an absolute https URL"
 type HTTPSURL string
 
 // ChatBotSpec declares a chat bot of a Portal's application.

@@ -12,7 +12,7 @@ type PortalSpec struct {
 	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="url must be an absolute https URL"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getEscapedPath() in ['', '/']",message="url must name the portal only, without a path"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || (url(self).getEscapedPath() in ['', '/'] && !self.contains('?') && !self.contains('#') && !self.contains('@'))",message="url must name the portal only, without a path, query, fragment or user info"
 	URL string `json:"url"`
 
 	// Auth holds the application's credentials: exactly one of webhook or oauth.
@@ -37,7 +37,7 @@ type PortalSpec struct {
 
 	// ResyncInterval is how often remote state is checked for drift (Go duration, at least 30s).
 	// Defaults to 10m.
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="resyncInterval must be at least 30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="resyncInterval must be a duration of at least 30s, for example 10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +optional

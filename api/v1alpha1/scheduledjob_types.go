@@ -40,13 +40,14 @@ type ScheduledJobSpec struct {
 	// of sending, so the Metabot server's time zone never matters; a past time is sent as 0.
 	// At most one of runAt, runAfter and schedule; none of them means as soon as possible.
 	// +kubebuilder:validation:Format=date-time
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 	// +optional
 	RunAt *metav1.Time `json:"runAt,omitempty"`
 	// RunAfter delays the job from the moment it is sent (Go duration, e.g. 5m).
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="runAfter must not be negative"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="runAfter must be a duration that is not negative, for example 5m"
 	// +optional
 	RunAfter *metav1.Duration `json:"runAfter,omitempty"`
 	// Schedule is a standard 5-field cron expression (or a descriptor such as @daily): a new

@@ -200,6 +200,7 @@ func assertRefused(t *testing.T, err error, field, msg string) {
 	if !apierrors.IsInvalid(err) {
 		t.Fatalf("want an Invalid error, got %v", err)
 	}
+	t.Log(err)
 	if !strings.Contains(err.Error(), field+":") {
 		t.Errorf("error does not name the field %s:\n%v", field, err)
 	}
@@ -285,10 +286,26 @@ func observedGeneration(t *testing.T, u *unstructured.Unstructured) int64 {
 func TestSamplesApply(t *testing.T) {
 	ctx := context.Background()
 	objs := readSamples(t)
+	// The samples' Namespace (team-a) is created under a generated name, and the objects are
+	// moved into it, so that this test has its own namespace and can run again (-count).
+	renamed := map[string]string{}
+	for _, u := range objs {
+		if u.GetAPIVersion() == "v1" && u.GetKind() == "Namespace" {
+			renamed[u.GetName()] = ""
+			u.SetGenerateName(u.GetName() + "-")
+			u.SetName("")
+		}
+	}
 	seen := map[string]bool{}
 	for _, u := range objs {
+		if ns, ok := renamed[u.GetNamespace()]; ok {
+			u.SetNamespace(ns)
+		}
 		if err := env.Client.Create(ctx, u); err != nil {
 			t.Fatalf("create %s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		if u.GetKind() == "Namespace" {
+			renamed[strings.TrimSuffix(u.GetGenerateName(), "-")] = u.GetName()
 		}
 		if u.GroupVersionKind().Group == b24v1.GroupVersion.Group {
 			seen[u.GetKind()] = true
@@ -346,6 +363,8 @@ func invalidCases() []invalidCase {
 		{"portal url must be https", "Portal", spec("Portal", set("url", "http://acme.bitrix24.ru")), "spec.url", "url must be an absolute https URL"},
 		{"portal url must be absolute", "Portal", spec("Portal", set("url", "acme.bitrix24.ru")), "spec.url", "url must be an absolute https URL"},
 		{"portal url must not have a path", "Portal", spec("Portal", set("url", "https://acme.bitrix24.ru/crm/")), "spec.url", "without a path"},
+		{"portal url must not have a query", "Portal", spec("Portal", set("url", "https://acme.bitrix24.ru?lang=en")), "spec.url", "without a path, query, fragment or user info"},
+		{"portal url must not have user info", "Portal", spec("Portal", set("url", "https://admin@acme.bitrix24.ru")), "spec.url", "without a path, query, fragment or user info"},
 		{"portal url is required", "Portal", spec("Portal", unset("url")), "spec.url", required},
 		{"portal auth: webhook and oauth both", "Portal", spec("Portal", set("auth.oauth", y(`{clientId: local.1, secretRef: {name: acme-oauth}}`))), "spec.auth", "exactly one of auth.webhook or auth.oauth must be set"},
 		{"portal auth: neither webhook nor oauth", "Portal", spec("Portal", set("auth", map[string]any{})), "spec.auth", "exactly one of auth.webhook or auth.oauth must be set"},
@@ -353,8 +372,8 @@ func invalidCases() []invalidCase {
 		{"portal webhook clientId pattern", "Portal", spec("Portal", set("auth.webhook.clientId", "acme bots")), "spec.auth.webhook.clientId", pattern},
 		{"portal maxBots at least 1", "Portal", spec("Portal", set("maxBots", 0)), "spec.maxBots", "greater than or equal to 1"},
 		{"portal maxBots at most 100", "Portal", spec("Portal", set("maxBots", 101)), "spec.maxBots", "less than or equal to 100"},
-		{"portal resyncInterval at least 30s", "Portal", spec("Portal", set("resyncInterval", "29s")), "spec.resyncInterval", "resyncInterval must be at least 30s"},
-		{"portal resyncInterval must be a duration", "Portal", spec("Portal", set("resyncInterval", "ten minutes")), "spec.resyncInterval", "resyncInterval must be at least 30s"},
+		{"portal resyncInterval at least 30s", "Portal", spec("Portal", set("resyncInterval", "29s")), "spec.resyncInterval", "resyncInterval must be a duration of at least 30s"},
+		{"portal resyncInterval must be a duration", "Portal", spec("Portal", set("resyncInterval", "ten minutes")), "spec.resyncInterval", "resyncInterval must be a duration of at least 30s"},
 		{"portal rateLimit requestsPerSecond at least 1", "Portal", spec("Portal", set("rateLimit", y(`{requestsPerSecond: 0, burst: 50}`))), "spec.rateLimit.requestsPerSecond", "greater than or equal to 1"},
 
 		// ChatBot
@@ -394,6 +413,7 @@ func invalidCases() []invalidCase {
 		{"chatapp translations required unless hidden (empty list)", "ChatApp", spec("ChatApp", set("translations", []any{})), "spec.translations", "translations must have at least one entry unless hidden is true"},
 		{"chatapp language code: two letters", "ChatApp", spec("ChatApp", set("translations", y(`[{language: eng, title: Help}]`))), "spec.translations[0].language", pattern},
 		{"chatapp language code: lowercase", "ChatApp", spec("ChatApp", set("translations", y(`[{language: EN, title: Help}]`))), "spec.translations[0].language", pattern},
+		{"chatapp one translation per language", "ChatApp", spec("ChatApp", set("translations", y(`[{language: en, title: Help}, {language: en, title: Aid}]`))), "spec.translations[1]", "Duplicate value"},
 		{"chatapp context enum", "ChatApp", spec("ChatApp", set("context", "Everywhere")), "spec.context", enum},
 		{"chatapp code pattern", "ChatApp", spec("ChatApp", set("code", "help me!")), "spec.code", pattern},
 
@@ -424,11 +444,13 @@ func invalidCases() []invalidCase {
 		{"job runAt and runAfter both", "ScheduledJob", spec("ScheduledJob", set("runAt", "2026-12-01T09:00:00+03:00"), set("runAfter", "5m")), "spec", "at most one of runAt, runAfter or schedule may be set"},
 		{"job runAt needs a zone", "ScheduledJob", spec("ScheduledJob", set("runAt", "2026-12-01T09:00:00")), "spec.runAt", pattern},
 		{"job runAt is a date-time", "ScheduledJob", spec("ScheduledJob", set("runAt", "tomorrow")), "spec.runAt", "date-time"},
-		{"job runAfter not negative", "ScheduledJob", spec("ScheduledJob", set("runAfter", "-5m")), "spec.runAfter", "runAfter must not be negative"},
+		{"job runAfter not negative", "ScheduledJob", spec("ScheduledJob", set("runAfter", "-5m")), "spec.runAfter", "runAfter must be a duration that is not negative"},
+		{"job runAfter must be a duration", "ScheduledJob", spec("ScheduledJob", set("runAfter", "5 minutes")), "spec.runAfter", "runAfter must be a duration that is not negative"},
 		{"job timeZone requires schedule", "ScheduledJob", spec("ScheduledJob", set("timeZone", "Europe/Berlin")), "spec.timeZone", "timeZone requires schedule"},
 		{"job startingDeadlineSeconds requires schedule", "ScheduledJob", spec("ScheduledJob", set("startingDeadlineSeconds", 300)), "spec.startingDeadlineSeconds", "startingDeadlineSeconds requires schedule"},
 		{"job suspend requires schedule", "ScheduledJob", spec("ScheduledJob", set("suspend", true)), "spec.suspend", "suspend requires schedule"},
 		{"job cron needs 5 fields", "ScheduledJob", spec("ScheduledJob", set("schedule", "0 9 * *")), "spec.schedule", pattern},
+		{"job cron has no seconds field", "ScheduledJob", spec("ScheduledJob", set("schedule", "0 0 9 * * 1")), "spec.schedule", pattern},
 		{"job cron descriptor must be known", "ScheduledJob", spec("ScheduledJob", set("schedule", "@fortnightly")), "spec.schedule", pattern},
 		{"job timeZone pattern", "ScheduledJob", spec("ScheduledJob", set("schedule", "0 9 * * 1"), set("timeZone", "Europe Berlin")), "spec.timeZone", pattern},
 		{"job timeZone must be a known IANA zone", "ScheduledJob", spec("ScheduledJob", set("schedule", "0 9 * * 1"), set("timeZone", "Mars/Olympus")), "spec.timeZone", "timeZone must be a known IANA time zone"},
