@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -474,8 +475,11 @@ func TestMetrics(t *testing.T) {
 	metabot.RegisterMetrics(reg)
 	metabot.RegisterMetrics(reg) // registering twice is harmless
 
+	// The collectors are package-level and outlive one run (go test -count), so each run
+	// uses a label of its own.
+	label := fmt.Sprintf("team-a/metrics-%d", time.Now().UnixNano())
 	s := newSim(t)
-	c := newClient(t, s, metabot.WithLabel("team-a/metrics"), metabot.WithRateLimit(100, 10))
+	c := newClient(t, s, metabot.WithLabel(label), metabot.WithRateLimit(100, 10))
 	job := metabot.Job{Target: metabot.ScriptCode("x")}
 	if _, err := c.Schedule(context.Background(), job); err != nil {
 		t.Fatal(err)
@@ -485,11 +489,11 @@ func TestMetrics(t *testing.T) {
 
 	// Other tests share the package-level collectors, so look only at this client's series.
 	for outcome, want := range map[string]float64{"accepted": 1, "ambiguous": 1, "definite": 0} {
-		if got := sample(t, reg, "b24ops_metabot_requests_total", "team-a/metrics", outcome); got != want {
+		if got := sample(t, reg, "b24ops_metabot_requests_total", label, outcome); got != want {
 			t.Errorf("requests_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := sample(t, reg, "b24ops_metabot_rate_limiter_wait_seconds", "team-a/metrics", ""); got != 2 {
+	if got := sample(t, reg, "b24ops_metabot_rate_limiter_wait_seconds", label, ""); got != 2 {
 		t.Errorf("limiter wait observations = %v, want 2", got)
 	}
 	mfs, err := reg.Gather()
