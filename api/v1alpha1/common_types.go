@@ -106,13 +106,8 @@ type CommonStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// LastHandledReconcileAt is the last value of the b24ops.io/reconcile-requested-at
+	// annotation the operator acted on.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
-
-// GetConditions returns the conditions.
-func (s *CommonStatus) GetConditions() []metav1.Condition { return s.Conditions }
-
-// SetConditions replaces the conditions.
-func (s *CommonStatus) SetConditions(c []metav1.Condition) { s.Conditions = c }
-
-// GetCommonStatus gives the loop access to the shared part of the status.
-func (s *CommonStatus) GetCommonStatus() *CommonStatus { return s }

@@ -1,19 +1,276 @@
-// Package controller holds the operator's reconcile loop and the per-kind adapters.
+// Package controller holds the operator's one reconcile loop (Reconciler) and the small
+// per-kind adapters that know the Bitrix24 and Metabot calls.
 package controller
 
 import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
 )
+
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chatapps;chats;metabots;scheduledjobs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals/status;chatbots/status;chatapps/status;chats/status;metabots/status;scheduledjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals/finalizers;chatbots/finalizers;chatapps/finalizers;chats/finalizers;metabots/finalizers;scheduledjobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Options configure every controller.
 type Options struct {
 	// MaxConcurrentReconciles per kind.
 	MaxConcurrentReconciles int
+	// HTTPTimeout bounds each remote request.
+	HTTPTimeout time.Duration
+	// Clock drives ScheduledJob timing; nil means the real clock.
+	Clock Clock
+	// BaseBackoff and MaxBackoff bound the per-object exponential backoff of retries.
+	BaseBackoff, MaxBackoff time.Duration
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
 }
 
-// Setup registers every controller with the manager.
+// Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Shared is what the controllers of one manager share.
+type Shared struct {
+	Portals *Portals
+}
+
+// Setup registers the field indexes and every controller with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	_ = mgr
-	_ = opts
-	return nil
+	_, err := SetupWithShared(mgr, opts)
+	return err
+}
+
+// SetupWithShared is Setup that also returns the shared client caches (for tests).
+func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
+	if opts.MaxConcurrentReconciles <= 0 {
+		opts.MaxConcurrentReconciles = 4
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.BaseBackoff <= 0 {
+		opts.BaseBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.HTTPTimeout <= 0 {
+		opts.HTTPTimeout = 30 * time.Second
+	}
+	if err := setupIndexes(mgr); err != nil {
+		return nil, err
+	}
+	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
+	s := &setup{mgr: mgr, opts: opts, shared: shared}
+	for _, f := range []func() error{s.portal, s.chatBot} {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range extraControllers {
+		if err := f(s); err != nil {
+			return nil, err
+		}
+	}
+	return shared, nil
+}
+
+// extraControllers lets each kind's file register itself.
+var extraControllers []func(*setup) error
+
+type setup struct {
+	mgr    ctrl.Manager
+	opts   Options
+	shared *Shared
+}
+
+func (s *setup) controllerOptions() controller.Options {
+	skip := s.opts.SkipNameValidation
+	return controller.Options{
+		SkipNameValidation:      &skip,
+		MaxConcurrentReconciles: s.opts.MaxConcurrentReconciles,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](s.opts.BaseBackoff, s.opts.MaxBackoff),
+	}
+}
+
+// forPredicates react to spec changes, annotation changes (reconcile-requested-at, resend)
+// and deletion, not to the operator's own status writes.
+func forPredicates() builder.Predicates {
+	return builder.WithPredicates(predicate.Or(
+		predicate.GenerationChangedPredicate{},
+		predicate.AnnotationChangedPredicate{},
+		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			return !e.ObjectNew.GetDeletionTimestamp().IsZero() || len(e.ObjectNew.GetFinalizers()) != len(e.ObjectOld.GetFinalizers())
+		}},
+	))
+}
+
+func setupIndexes(mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	ctx := context.Background()
+	kinds := []client.Object{&b24v1.Portal{}, &b24v1.ChatBot{}, &b24v1.ChatApp{}, &b24v1.Chat{}, &b24v1.Metabot{}, &b24v1.ScheduledJob{}}
+	for _, k := range kinds {
+		if err := idx.IndexField(ctx, k, refs.IndexSecrets, func(o client.Object) []string { return refs.Secrets(o) }); err != nil {
+			return err
+		}
+		if err := idx.IndexField(ctx, k, refs.IndexConfigMaps, func(o client.Object) []string { return refs.ConfigMaps(o) }); err != nil {
+			return err
+		}
+	}
+	if err := idx.IndexField(ctx, &b24v1.ChatBot{}, refs.IndexPortalRef, func(o client.Object) []string {
+		return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &b24v1.ChatApp{}, refs.IndexBotRef, func(o client.Object) []string {
+		return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &b24v1.Chat{}, refs.IndexBotRef, func(o client.Object) []string {
+		return []string{o.(*b24v1.Chat).Spec.BotRef.Name}
+	}); err != nil {
+		return err
+	}
+	return idx.IndexField(ctx, &b24v1.ScheduledJob{}, refs.IndexMetabotRef, func(o client.Object) []string {
+		return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name}
+	})
+}
+
+// byIndex maps an object to the objects of list's kind in its namespace whose index field
+// holds its name.
+func byIndex(c client.Client, list client.ObjectList, field string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()}); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(item runtime.Object) error {
+			co := item.(client.Object)
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
+			return nil
+		})
+		return reqs
+	})
+}
+
+// watchRefs re-reconciles the objects that read a Secret or ConfigMap when it changes. Only
+// metadata is watched and cached: the content is read live when needed.
+func watchRefs(b *builder.Builder, c client.Client, list client.ObjectList) *builder.Builder {
+	return b.
+		Watches(&corev1.Secret{}, byIndex(c, list, refs.IndexSecrets), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Watches(&corev1.ConfigMap{}, byIndex(c, list, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+}
+
+func (s *setup) portal() error {
+	c := s.mgr.GetClient()
+	r := &Reconciler[*b24v1.Portal]{
+		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "Portal",
+		New:     func() *b24v1.Portal { return &b24v1.Portal{} },
+		Adapter: &portalAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals},
+	}
+	b := ctrl.NewControllerManagedBy(s.mgr).Named("portal").
+		For(&b24v1.Portal{}, forPredicates()).
+		WithOptions(s.controllerOptions()).
+		// Bound bots and deletion progress follow the Portal's ChatBots.
+		Watches(&b24v1.ChatBot{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*b24v1.ChatBot).Spec.PortalRef.Name}}}
+		}), builder.WithPredicates(botIDOrLifecycleChanged()))
+	return watchRefs(b, c, &b24v1.PortalList{}).Complete(r)
+}
+
+// botIDOrLifecycleChanged passes creates, deletes, and updates that change the bot id or the
+// deletion state.
+func botIDOrLifecycleChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*b24v1.ChatBot), e.ObjectNew.(*b24v1.ChatBot)
+		return o.Status.BotID != n.Status.BotID || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+	}}
+}
+
+func (s *setup) chatBot() error {
+	c := s.mgr.GetClient()
+	r := &Reconciler[*b24v1.ChatBot]{
+		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "ChatBot",
+		New:     func() *b24v1.ChatBot { return &b24v1.ChatBot{} },
+		Adapter: &chatBotAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals},
+	}
+	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatbot").
+		For(&b24v1.ChatBot{}, forPredicates()).
+		WithOptions(s.controllerOptions()).
+		// A Portal becoming ready (or changing) brings its bots along.
+		Watches(&b24v1.Portal{}, byIndex(c, &b24v1.ChatBotList{}, refs.IndexPortalRef)).
+		// A bot leaving frees a slot of the limit: wake the bots waiting for one.
+		Watches(&b24v1.ChatBot{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return waitingForLimit(ctx, c)
+		}), builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(event.CreateEvent) bool { return false },
+			UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
+		})).
+		// A bot being deleted waits for its apps and chats.
+		Watches(&b24v1.ChatApp{}, enqueueBotRef(), builder.WithPredicates(deletedOnly())).
+		Watches(&b24v1.Chat{}, enqueueBotRef(), builder.WithPredicates(deletedOnly()))
+	return watchRefs(b, c, &b24v1.ChatBotList{}).Complete(r)
+}
+
+func deletedOnly() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(event.UpdateEvent) bool { return false },
+		DeleteFunc: func(event.DeleteEvent) bool { return true },
+	}
+}
+
+func enqueueBotRef() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		var name string
+		switch x := o.(type) {
+		case *b24v1.ChatApp:
+			name = x.Spec.BotRef.Name
+		case *b24v1.Chat:
+			name = x.Spec.BotRef.Name
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	})
+}
+
+func waitingForLimit(ctx context.Context, c client.Client) []reconcile.Request {
+	var bots b24v1.ChatBotList
+	if err := c.List(ctx, &bots); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, b := range bots.Items {
+		if cond := meta.FindStatusCondition(b.Status.Conditions, b24v1.ConditionReady); cond != nil && cond.Reason == b24v1.ReasonBotLimitExceeded {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+		}
+	}
+	return reqs
 }

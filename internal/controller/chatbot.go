@@ -1,0 +1,340 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// chatBotAdapter registers, updates and unregisters bots.
+type chatBotAdapter struct {
+	client  client.Client
+	reader  client.Reader
+	portals *Portals
+}
+
+func (a *chatBotAdapter) Orphan(b *b24v1.ChatBot) bool {
+	return b.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
+}
+
+type chatBotExternal struct {
+	*chatBotAdapter
+	portal *b24v1.Portal
+	bitrix *bitrix.Client
+}
+
+// readyPortal returns the named Portal once it is Ready for its current generation. While the
+// object is being deleted a Portal that is not Ready (itself deleting) is still used.
+func readyPortal(ctx context.Context, c client.Client, ns, name string, deleting bool) (*b24v1.Portal, error) {
+	var p b24v1.Portal
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &p); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Portal %s not found", name)
+		}
+		return nil, Retryable(b24v1.ReasonRemoteError, "read Portal %s: %v", name, err)
+	}
+	if deleting {
+		return &p, nil
+	}
+	ready := meta.FindStatusCondition(p.Status.Conditions, b24v1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || p.Status.ObservedGeneration != p.Generation {
+		reason := "not reconciled yet"
+		if ready != nil && ready.Status != metav1.ConditionTrue {
+			reason = ready.Reason
+		}
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Portal %s is not ready (%s)", name, reason)
+	}
+	return &p, nil
+}
+
+func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (External[*b24v1.ChatBot], error) {
+	deleting := !b.DeletionTimestamp.IsZero()
+	if deleting && b.Status.BotID == 0 {
+		return &chatBotExternal{chatBotAdapter: a}, nil // nothing remote to remove
+	}
+	p, err := readyPortal(ctx, a.client, b.Namespace, b.Spec.PortalRef.Name, deleting)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.portals.Client(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &chatBotExternal{chatBotAdapter: a, portal: p, bitrix: c}, nil
+}
+
+func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force bool) (Observation, error) {
+	resync := resyncOf(e.portal)
+	obs := Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID)}
+	if b.Status.BotID == 0 {
+		return obs, nil
+	}
+	// One imbot.bot.list per Portal per resync serves every bot of the Portal.
+	list, err := e.portals.BotList(ctx, client.ObjectKeyFromObject(e.portal), e.bitrix, resync/2, force)
+	if err != nil {
+		return obs, err
+	}
+	if info, ok := list[int(b.Status.BotID)]; !ok || info.Code != b.Spec.Code {
+		obs.Missing = true
+		return obs, nil
+	}
+	obs.Exists = true
+	params, err := e.params(ctx, b)
+	if err != nil {
+		return obs, err
+	}
+	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == refs.ApplicationKey(e.portal)
+	return obs, nil
+}
+
+func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) error {
+	// The controller is the final authority on the bot limit: two creates can race past the
+	// webhook, so only the first maxBots of the application (by creation time, namespace,
+	// name) are registered, and the rest make no remote call.
+	if err := e.checkLimit(ctx, b); err != nil {
+		return err
+	}
+	params, err := e.params(ctx, b)
+	if err != nil {
+		return err
+	}
+	key := client.ObjectKeyFromObject(e.portal)
+	list, err := e.portals.BotList(ctx, key, e.bitrix, time.Minute, false)
+	if err != nil {
+		return err
+	}
+	adopting := false
+	for _, info := range list {
+		if info.Code == b.Spec.Code {
+			adopting = true
+		}
+	}
+	// imbot.register returns the existing bot for a known CODE and creates nothing, so a retry
+	// after a crash cannot make a duplicate.
+	id, err := e.bitrix.Register(ctx, params)
+	if err != nil {
+		return err
+	}
+	if adopting {
+		// Register neither updates an existing bot's properties nor tells whose bot it is: the
+		// update both applies the spec and, with APP_ID_ERROR, reveals a CODE taken by another
+		// application.
+		if err := e.bitrix.Update(ctx, id, params); err != nil {
+			if errors.Is(err, bitrix.ErrAppIDError) {
+				b.Status.BotID = 0
+				return codeTaken(b)
+			}
+			return err
+		}
+	}
+	b.Status.BotID = int64(id)
+	b.Status.AppliedHash = hashOf(params)
+	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
+	return nil
+}
+
+func codeTaken(b *b24v1.ChatBot) error {
+	return Stalled(b24v1.ReasonCodeTaken, "code %q belongs to a bot of another application on this portal; choose another code", b.Spec.Code)
+}
+
+func (e *chatBotExternal) Update(ctx context.Context, b *b24v1.ChatBot) error {
+	params, err := e.params(ctx, b)
+	if err != nil {
+		return err
+	}
+	if err := e.bitrix.Update(ctx, int(b.Status.BotID), params); err != nil {
+		switch {
+		case errors.Is(err, bitrix.ErrAppIDError):
+			return codeTaken(b)
+		case errors.Is(err, bitrix.ErrBotNotFound):
+			// Gone between the list and the update: register it again on the next pass.
+			id := b.Status.BotID
+			b.Status.BotID = 0
+			return Retryable(b24v1.ReasonProgressing, "bot %d disappeared remotely; registering it again", id)
+		}
+		return err
+	}
+	b.Status.AppliedHash = hashOf(params)
+	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	return nil
+}
+
+func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) error {
+	// Chat apps and chats need the bot to be removed cleanly: they go first.
+	if names, err := dependentsOfBot(ctx, e.client, b); err != nil {
+		return err
+	} else if len(names) > 0 {
+		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
+			Message: "waiting for the ChatApps and Chats of this bot to be deleted: " + strings.Join(names, ", ")}
+	}
+	if b.Status.BotID == 0 {
+		return nil
+	}
+	err := e.bitrix.Unregister(ctx, int(b.Status.BotID))
+	switch {
+	case err == nil, bitrix.IsGone(err):
+		return nil
+	case errors.Is(err, bitrix.ErrAppIDError):
+		// Not this application's bot: never remove someone else's.
+		return nil
+	}
+	return err
+}
+
+func dependentsOfBot(ctx context.Context, c client.Client, b *b24v1.ChatBot) ([]string, error) {
+	var apps b24v1.ChatAppList
+	if err := c.List(ctx, &apps, client.InNamespace(b.Namespace), client.MatchingFields{refs.IndexBotRef: b.Name}); err != nil {
+		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatApps: %v", err)
+	}
+	var chats b24v1.ChatList
+	if err := c.List(ctx, &chats, client.InNamespace(b.Namespace), client.MatchingFields{refs.IndexBotRef: b.Name}); err != nil {
+		return nil, Retryable(b24v1.ReasonRemoteError, "list Chats: %v", err)
+	}
+	var names []string
+	for _, a := range apps.Items {
+		names = append(names, "ChatApp "+a.Name)
+	}
+	for _, ch := range chats.Items {
+		names = append(names, "Chat "+ch.Name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// checkLimit applies the ordering rule of the bot limit.
+func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) error {
+	appKey := refs.ApplicationKey(e.portal)
+	holders, err := botsOfApplication(ctx, e.client, appKey)
+	if err != nil {
+		return err
+	}
+	max := refs.MaxBots(e.portal)
+	for i, h := range holders {
+		if h.Namespace == b.Namespace && h.Name == b.Name {
+			if i < max {
+				return nil
+			}
+			break
+		}
+	}
+	names := make([]string, 0, max)
+	for _, h := range holders[:min(max, len(holders))] {
+		names = append(names, h.Namespace+"/"+h.Name)
+	}
+	return Stalled(b24v1.ReasonBotLimitExceeded, "application %s allows %d bots, held by %s", appKey, max, strings.Join(names, ", "))
+}
+
+// botsOfApplication lists the ChatBots of one application across every namespace and Portal,
+// in the order that decides who holds the limit: creation time, namespace, name. Bots being
+// deleted count while they still hold a remote bot.
+func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b24v1.ChatBot, error) {
+	var portals b24v1.PortalList
+	if err := c.List(ctx, &portals); err != nil {
+		return nil, Retryable(b24v1.ReasonRemoteError, "list Portals: %v", err)
+	}
+	same := map[types.NamespacedName]bool{}
+	for i := range portals.Items {
+		if refs.ApplicationKey(&portals.Items[i]) == appKey {
+			same[client.ObjectKeyFromObject(&portals.Items[i])] = true
+		}
+	}
+	var bots b24v1.ChatBotList
+	if err := c.List(ctx, &bots); err != nil {
+		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
+	}
+	var out []b24v1.ChatBot
+	for _, bot := range bots.Items {
+		if !same[types.NamespacedName{Namespace: bot.Namespace, Name: bot.Spec.PortalRef.Name}] {
+			continue
+		}
+		if !bot.DeletionTimestamp.IsZero() && bot.Status.BotID == 0 {
+			continue
+		}
+		out = append(out, bot)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out, nil
+}
+
+var botTypes = map[b24v1.BotType]string{
+	b24v1.BotTypeBot: "B", b24v1.BotTypeOpenLine: "O", b24v1.BotTypeSupervisor: "S", b24v1.BotTypeHuman: "H",
+}
+
+// params translates the spec into what imbot.register / imbot.update send.
+func (e *chatBotExternal) params(ctx context.Context, b *b24v1.ChatBot) (bitrix.BotParams, error) {
+	s := b.Spec
+	typ := b24v1.BotTypeBot
+	if s.Type != nil {
+		typ = *s.Type
+	}
+	openline := typ == b24v1.BotTypeOpenLine || (s.Openline != nil && *s.Openline)
+	p := bitrix.BotParams{Code: s.Code, Type: botTypes[typ], Openline: openline}
+	h := refs.ResolvedHandlers(b)
+	if s.EventHandler != nil {
+		p.EventHandler = string(*s.EventHandler)
+	} else {
+		p.EventMessageAdd, p.EventWelcomeMessage, p.EventBotDelete = h.MessageAdd, h.WelcomeMessage, h.BotDelete
+		// Bitrix24 uses the update and delete handlers only for these bots.
+		if typ == b24v1.BotTypeSupervisor || typ == b24v1.BotTypeOpenLine || openline {
+			p.EventMessageUpdate, p.EventMessageDelete = h.MessageUpdate, h.MessageDelete
+		}
+	}
+	pr := s.Properties
+	p.Properties = bitrix.BotProperties{
+		Name: deref(pr.Name), LastName: deref(pr.LastName), Email: deref(pr.Email),
+		Birthday: deref(pr.Birthday), WorkPosition: deref(pr.WorkPosition), Website: deref(pr.Website),
+		Gender: deref(pr.Gender),
+	}
+	if pr.Color != nil {
+		p.Properties.Color = string(*pr.Color)
+	}
+	if pr.Avatar != nil {
+		photo, err := readConfigMapKey(ctx, e.reader, b.Namespace, pr.Avatar.ConfigMapKeyRef)
+		if err != nil {
+			return p, err
+		}
+		p.Properties.Photo = photo
+	}
+	return p, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// hashOf fingerprints what would be sent, image bytes included.
+func hashOf(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,121 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// portalAdapter checks a Portal's credentials. A Portal has no remote object of its own: its
+// "observe" is the auth check, and its deletion waits for the ChatBots that use it.
+type portalAdapter struct {
+	client  client.Client
+	reader  client.Reader
+	portals *Portals
+}
+
+func (a *portalAdapter) Orphan(*b24v1.Portal) bool { return false }
+
+func (a *portalAdapter) Connect(_ context.Context, p *b24v1.Portal) (External[*b24v1.Portal], error) {
+	return &portalExternal{a}, nil
+}
+
+type portalExternal struct{ *portalAdapter }
+
+func resyncOf(p *b24v1.Portal) time.Duration {
+	if p.Spec.ResyncInterval != nil && p.Spec.ResyncInterval.Duration > 0 {
+		return p.Spec.ResyncInterval.Duration
+	}
+	return defaultResync
+}
+
+func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (Observation, error) {
+	p.Status.ApplicationKey = refs.ApplicationKey(p)
+	bots, err := botsOfPortal(ctx, e.client, p)
+	if err != nil {
+		return Observation{}, err
+	}
+	var bound int32
+	for _, b := range bots {
+		if b.Status.BotID != 0 {
+			bound++
+		}
+	}
+	p.Status.BoundBots = bound
+
+	// Keep the credentials readable until the Portal is gone (see InUseFinalizer).
+	if err := holdRefs(ctx, e.reader, e.client, p, true); err != nil {
+		return Observation{}, Retryable(b24v1.ReasonRemoteError, "mark Secret in use: %v", err)
+	}
+	c, err := e.portals.Client(ctx, p)
+	if err != nil {
+		return Observation{}, err
+	}
+	obs := Observation{Exists: true, UpToDate: true, RequeueAfter: resyncOf(p),
+		Message: "Credentials accepted and the imbot scope is granted"}
+
+	// The auth check runs once per resync, not on every bot change that re-queues the Portal.
+	ready := meta.FindStatusCondition(p.Status.Conditions, b24v1.ConditionReady)
+	if !force && e.portals.authFresh(p, c, resyncOf(p)) && ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == p.Generation {
+		return obs, nil
+	}
+	scopes, err := c.Scope(ctx)
+	if err != nil {
+		return Observation{}, err
+	}
+	if !slices.Contains(scopes, "imbot") {
+		return Observation{}, Stalled(b24v1.ReasonMissingScope, "the credentials lack the imbot scope (granted: %s)", strings.Join(scopes, ", "))
+	}
+	if p.Spec.Auth.OAuth != nil {
+		info, err := c.AppInfo(ctx)
+		if err != nil {
+			return Observation{}, err
+		}
+		if !info.Installed {
+			return Observation{}, Stalled(b24v1.ReasonInstallNotFinished, "the application's installation is not finished: Bitrix24 delivers no bot events to it until installFinish is called from its install page")
+		}
+	}
+	e.portals.markAuthChecked(p, c)
+	return obs, nil
+}
+
+func (e *portalExternal) Create(context.Context, *b24v1.Portal) error { return nil }
+func (e *portalExternal) Update(context.Context, *b24v1.Portal) error { return nil }
+
+// Delete waits until no ChatBot uses the Portal, then releases its Secret and CA.
+func (e *portalExternal) Delete(ctx context.Context, p *b24v1.Portal) error {
+	bots, err := botsOfPortal(ctx, e.client, p)
+	if err != nil {
+		return err
+	}
+	if len(bots) > 0 {
+		names := make([]string, 0, len(bots))
+		for _, b := range bots {
+			names = append(names, b.Name)
+		}
+		slices.Sort(names)
+		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
+			Message: "waiting for the ChatBots that use this Portal to be deleted: " + strings.Join(names, ", ")}
+	}
+	if err := holdRefs(ctx, e.reader, e.client, p, false); err != nil {
+		return Retryable(b24v1.ReasonRemoteError, "release Secret: %v", err)
+	}
+	e.portals.Forget(client.ObjectKeyFromObject(p))
+	return nil
+}
+
+func botsOfPortal(ctx context.Context, c client.Client, p *b24v1.Portal) ([]b24v1.ChatBot, error) {
+	var list b24v1.ChatBotList
+	if err := c.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{refs.IndexPortalRef: p.Name}); err != nil {
+		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
+	}
+	return list.Items, nil
+}

@@ -1,0 +1,348 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// InUseFinalizer keeps a Secret or ConfigMap readable while a Portal still needs it, so that
+// deleting a whole namespace unregisters its bots before their credentials disappear.
+const InUseFinalizer = "b24ops.io/in-use"
+
+// Portals builds and caches one Bitrix24 client per Portal, rebuilt when the Portal's spec or
+// the content of its Secret or CA ConfigMap changes, and one rate limiter per portal host,
+// shared by every application on that host (Bitrix24 meters requests per portal).
+type Portals struct {
+	// Reader reads Secrets and ConfigMaps from the API server, never from a cache.
+	Reader client.Reader
+	// Writer writes rotated OAuth tokens and in-use finalizers.
+	Writer client.Client
+	// HTTPTimeout bounds each request (Bitrix24 stops a request at 60 s).
+	HTTPTimeout time.Duration
+
+	mu       sync.Mutex
+	clients  map[types.NamespacedName]*portalClient
+	limiters map[string]*rate.Limiter
+	lists    map[types.NamespacedName]*botListEntry
+}
+
+type portalClient struct {
+	fingerprint string
+	client      *bitrix.Client
+	// tokens are what the Secret held, or what the client wrote back, when it was built.
+	refreshToken string
+	// checkedAt is when the credentials last passed the auth check.
+	checkedAt time.Time
+}
+
+// Client returns the Portal's client, building it when needed. The error is an *Error
+// (DependencyNotReady for a missing Secret, InvalidSpec for a bad one).
+func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Client, error) {
+	creds, err := p.resolve(ctx, portal)
+	if err != nil {
+		return nil, err
+	}
+	key := client.ObjectKeyFromObject(portal)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.clients == nil {
+		p.clients = map[types.NamespacedName]*portalClient{}
+	}
+	if pc, ok := p.clients[key]; ok && pc.fingerprint == creds.fingerprint {
+		// An OAuth client keeps its own rotated tokens; it is rebuilt only when someone
+		// else (a new authorization) put a different refresh token into the Secret.
+		if creds.oauth == nil || creds.oauth.RefreshToken == pc.client.Tokens().RefreshToken || creds.oauth.RefreshToken == pc.refreshToken {
+			return pc.client, nil
+		}
+	}
+	host := refs.PortalHost(portal.Spec.URL)
+	opts := []bitrix.Option{
+		bitrix.WithLimiter(p.limiterLocked(host, portal.Spec.RateLimit)),
+		bitrix.WithPortalLabel(host),
+	}
+	if p.HTTPTimeout > 0 {
+		opts = append(opts, bitrix.WithRequestTimeout(p.HTTPTimeout))
+	}
+	if len(creds.ca) > 0 {
+		opts = append(opts, bitrix.WithCABundle(creds.ca))
+	}
+	if creds.webhookURL != "" {
+		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, portal.Spec.Auth.Webhook.ClientID))
+	} else {
+		o := portal.Spec.Auth.OAuth
+		tokenURL := refs.DefaultOAuthTokenURL
+		if o.TokenURL != nil {
+			tokenURL = *o.TokenURL
+		}
+		store := &secretTokenStore{r: p.Reader, c: p.Writer, key: types.NamespacedName{Namespace: portal.Namespace, Name: o.SecretRef.Name}}
+		opts = append(opts, bitrix.WithOAuth(portal.Spec.URL, o.ClientID, creds.clientSecret, tokenURL, *creds.oauth, store))
+	}
+	c, err := bitrix.New(opts...)
+	if err != nil {
+		return nil, Stalled(b24v1.ReasonInvalidSpec, "build the Bitrix24 client: %v", err)
+	}
+	pc := &portalClient{fingerprint: creds.fingerprint, client: c}
+	if creds.oauth != nil {
+		pc.refreshToken = creds.oauth.RefreshToken
+	}
+	p.clients[key] = pc
+	return c, nil
+}
+
+// Forget drops a Portal's client.
+func (p *Portals) Forget(key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.clients, key)
+	delete(p.lists, key)
+}
+
+// limiterLocked returns the host's limiter, retuned to the latest rateLimit seen for it.
+func (p *Portals) limiterLocked(host string, rl *b24v1.RateLimit) *rate.Limiter {
+	rps, burst := float64(refs.DefaultPortalRPS), refs.DefaultPortalBurst
+	if rl != nil {
+		rps, burst = float64(rl.RequestsPerSecond), int(rl.Burst)
+	}
+	if p.limiters == nil {
+		p.limiters = map[string]*rate.Limiter{}
+	}
+	l, ok := p.limiters[host]
+	if !ok {
+		l = bitrix.NewLimiter(rps, burst)
+		p.limiters[host] = l
+		return l
+	}
+	if l.Limit() != rate.Limit(rps) {
+		l.SetLimit(rate.Limit(rps))
+	}
+	if l.Burst() != burst {
+		l.SetBurst(burst)
+	}
+	return l
+}
+
+type credentials struct {
+	webhookURL   string
+	clientSecret string
+	oauth        *bitrix.Tokens
+	ca           []byte
+	fingerprint  string
+}
+
+// resolve reads the Portal's Secret and CA, validating them.
+func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentials, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, refs.ClientID(portal))
+	var creds credentials
+
+	if src := portal.Spec.CABundle; src != nil {
+		ca, err := readConfigMapKey(ctx, p.Reader, portal.Namespace, src.ConfigMapKeyRef)
+		if err != nil {
+			return nil, err
+		}
+		if len(strings.TrimSpace(string(ca))) > 0 {
+			if err := checkPEM(ca); err != nil {
+				return nil, Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
+			}
+			creds.ca = ca
+		}
+		h.Write(creds.ca)
+	}
+
+	switch auth := portal.Spec.Auth; {
+	case auth.Webhook != nil:
+		sec, err := readSecret(ctx, p.Reader, portal.Namespace, auth.Webhook.SecretRef.Name)
+		if err != nil {
+			return nil, err
+		}
+		raw := strings.TrimSpace(string(sec.Data[refs.WebhookURLSecretKey]))
+		if raw == "" {
+			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", sec.Name, refs.WebhookURLSecretKey)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			// The value is a credential: never echo it.
+			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
+		}
+		if got, want := refs.PortalHost(u.Scheme+"://"+u.Host), refs.PortalHost(portal.Spec.URL); got != want {
+			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
+		}
+		creds.webhookURL = raw
+		h.Write([]byte(raw))
+	case auth.OAuth != nil:
+		sec, err := readSecret(ctx, p.Reader, portal.Namespace, auth.OAuth.SecretRef.Name)
+		if err != nil {
+			return nil, err
+		}
+		creds.clientSecret = string(sec.Data[refs.OAuthClientSecretKey])
+		t := bitrix.Tokens{
+			AccessToken:  string(sec.Data[refs.OAuthAccessTokenKey]),
+			RefreshToken: string(sec.Data[refs.OAuthRefreshTokenKey]),
+		}
+		if exp := string(sec.Data[refs.OAuthExpiresAtKey]); exp != "" {
+			t.ExpiresAt, _ = time.Parse(time.RFC3339, exp)
+		}
+		if creds.clientSecret == "" || t.RefreshToken == "" {
+			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s needs the keys %s and %s", sec.Name, refs.OAuthClientSecretKey, refs.OAuthRefreshTokenKey)
+		}
+		creds.oauth = &t
+		h.Write([]byte(creds.clientSecret))
+		if auth.OAuth.TokenURL != nil {
+			h.Write([]byte(*auth.OAuth.TokenURL))
+		}
+	}
+	creds.fingerprint = hex.EncodeToString(h.Sum(nil))
+	return &creds, nil
+}
+
+func checkPEM(b []byte) error {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return fmt.Errorf("no PEM certificate")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return fmt.Errorf("not a valid certificate")
+	}
+	return nil
+}
+
+func readSecret(ctx context.Context, r client.Reader, ns, name string) (*corev1.Secret, error) {
+	var s corev1.Secret
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Secret %s not found", name)
+		}
+		return nil, Retryable(b24v1.ReasonRemoteError, "read Secret %s: %v", name, err)
+	}
+	return &s, nil
+}
+
+// readSecretKey reads one key of a Secret.
+func readSecretKey(ctx context.Context, r client.Reader, ns string, ref b24v1.KeyReference) ([]byte, error) {
+	s, err := readSecret(ctx, r, ns, ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", ref.Name, ref.Key)
+	}
+	return v, nil
+}
+
+// readConfigMapKey reads one key of a ConfigMap, from binaryData or data.
+func readConfigMapKey(ctx context.Context, r client.Reader, ns string, ref b24v1.KeyReference) ([]byte, error) {
+	var cm corev1.ConfigMap
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, Waiting(b24v1.ReasonDependencyNotReady, "ConfigMap %s not found", ref.Name)
+		}
+		return nil, Retryable(b24v1.ReasonRemoteError, "read ConfigMap %s: %v", ref.Name, err)
+	}
+	if v, ok := cm.BinaryData[ref.Key]; ok {
+		return v, nil
+	}
+	if v, ok := cm.Data[ref.Key]; ok {
+		return []byte(v), nil
+	}
+	return nil, Stalled(b24v1.ReasonInvalidSpec, "ConfigMap %s has no key %s", ref.Name, ref.Key)
+}
+
+// secretTokenStore writes rotated OAuth tokens back into the Portal's Secret, guarded by its
+// resourceVersion so a concurrent edit is never overwritten blindly.
+type secretTokenStore struct {
+	r   client.Reader
+	c   client.Client
+	key types.NamespacedName
+}
+
+func (s *secretTokenStore) SaveTokens(ctx context.Context, t bitrix.Tokens) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var sec corev1.Secret
+		if err := s.r.Get(ctx, s.key, &sec); err != nil {
+			return err
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[refs.OAuthAccessTokenKey] = []byte(t.AccessToken)
+		sec.Data[refs.OAuthRefreshTokenKey] = []byte(t.RefreshToken)
+		if !t.ExpiresAt.IsZero() {
+			sec.Data[refs.OAuthExpiresAtKey] = []byte(t.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		return s.c.Update(ctx, &sec)
+	})
+}
+
+// holdRefs puts (or, with hold false, takes) the in-use finalizer on the Secret and ConfigMap
+// a Portal reads.
+func holdRefs(ctx context.Context, r client.Reader, c client.Client, obj client.Object, hold bool) error {
+	for _, name := range refs.Secrets(obj) {
+		if err := holdOne(ctx, r, c, &corev1.Secret{}, types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}, hold); err != nil {
+			return err
+		}
+	}
+	for _, name := range refs.ConfigMaps(obj) {
+		if err := holdOne(ctx, r, c, &corev1.ConfigMap{}, types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}, hold); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func holdOne(ctx context.Context, r client.Reader, c client.Client, obj client.Object, key types.NamespacedName, hold bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := r.Get(ctx, key, obj); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		var changed bool
+		if hold {
+			if !obj.GetDeletionTimestamp().IsZero() {
+				return nil // a finalizer cannot be added to an object being deleted
+			}
+			changed = controllerutil.AddFinalizer(obj, InUseFinalizer)
+		} else {
+			changed = controllerutil.RemoveFinalizer(obj, InUseFinalizer)
+		}
+		if !changed {
+			return nil
+		}
+		return client.IgnoreNotFound(c.Update(ctx, obj))
+	})
+}
+
+// authFresh says the Portal's current client passed the auth check within maxAge.
+func (p *Portals) authFresh(portal *b24v1.Portal, c *bitrix.Client, maxAge time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc := p.clients[client.ObjectKeyFromObject(portal)]
+	return pc != nil && pc.client == c && !pc.checkedAt.IsZero() && time.Since(pc.checkedAt) < maxAge
+}
+
+func (p *Portals) markAuthChecked(portal *b24v1.Portal, c *bitrix.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pc := p.clients[client.ObjectKeyFromObject(portal)]; pc != nil && pc.client == c {
+		pc.checkedAt = time.Now()
+	}
+}

@@ -1,0 +1,229 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
+	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/testenv"
+)
+
+// env is one real control plane (kube-apiserver, etcd, and kube-controller-manager for
+// namespace deletion) shared by the package's tests; each test uses its own namespace.
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start(testenv.Options{ControllerManager: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// logBuffer collects a manager's log lines, to prove no secret is ever logged.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+type managerOpts struct {
+	opts      controller.Options
+	newClient func(c client.Client) client.Client
+	logs      *logBuffer
+}
+
+// startManager runs the operator's controllers against the shared API server until the test
+// ends (or stop is called). Secrets and ConfigMaps are read live, as in production.
+func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop func()) {
+	t.Helper()
+	logs := mo.logs
+	if logs == nil {
+		logs = &logBuffer{}
+	}
+	opts := manager.Options{
+		Scheme:  testenv.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  zap.New(zap.WriteTo(logs), zap.UseDevMode(true), zap.Level(zapLevelDebug())),
+		Client: client.Options{Cache: &client.CacheOptions{
+			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
+		HealthProbeBindAddress: "0",
+	}
+	if mo.newClient != nil {
+		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.New(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return mo.newClient(c), nil
+		}
+	}
+	mgr, err := ctrl.NewManager(env.Config, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := mo.opts
+	o.SkipNameValidation = true
+	if o.BaseBackoff == 0 {
+		o.BaseBackoff = 50 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 2 * time.Second
+	}
+	shared, err = controller.SetupWithShared(mgr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return shared, stop
+}
+
+// namespace makes a fresh namespace for one test.
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns, err := env.CreateNamespace(context.Background(), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:min(40, len(t.Name()))])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+func create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := env.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// webhookPortal creates a Secret with the simulator's webhook, a CA ConfigMap, and a Portal.
+func webhookPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
+	t.Helper()
+	hook := sim.AddWebhook(1, "code"+name)
+	create(t,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook"}, StringData: map[string]string{"webhookURL": hook}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
+	)
+	p := &b24v1.Portal{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: b24v1.PortalSpec{
+			URL:      sim.URL,
+			Auth:     b24v1.PortalAuth{Webhook: &b24v1.WebhookAuth{ClientID: clientID, SecretRef: b24v1.LocalObjectReference{Name: name + "-webhook"}}},
+			CABundle: &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: name + "-ca", Key: "ca.crt"}},
+		},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	create(t, p)
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func chatBot(ns, name, portal, code string) *b24v1.ChatBot {
+	return &b24v1.ChatBot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: b24v1.ChatBotSpec{
+			PortalRef:    b24v1.LocalObjectReference{Name: portal},
+			Code:         code,
+			EventHandler: ptr(b24v1.HTTPSURL("https://bots.example.com/events")),
+			Properties:   b24v1.BotProperties{Name: ptr("Bot " + name)},
+		},
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %s", what, last)
+}
+
+// condition reads an object's condition.
+func condition(t *testing.T, obj controllerObject, typ string) *metav1.Condition {
+	t.Helper()
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+		return nil
+	}
+	return meta.FindStatusCondition(obj.CommonStatus().Conditions, typ)
+}
+
+type controllerObject interface {
+	client.Object
+	CommonStatus() *b24v1.CommonStatus
+}
+
+// waitReason waits until Ready has the reason (and status) for the object's current generation.
+func waitReason(t *testing.T, obj controllerObject, status metav1.ConditionStatus, reason string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, fmt.Sprintf("%T %s Ready=%s/%s", obj, obj.GetName(), status, reason), func() (bool, string) {
+		c := condition(t, obj, b24v1.ConditionReady)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Status == status && c.Reason == reason && c.ObservedGeneration == obj.GetGeneration(), c.Reason + ": " + c.Message
+	})
+}
+
+func waitReady(t *testing.T, obj controllerObject) {
+	t.Helper()
+	waitReason(t, obj, metav1.ConditionTrue, b24v1.ReasonSucceeded, 30*time.Second)
+}
+
+func zapLevelDebug() zapcore.Level { return -2 }
