@@ -139,6 +139,14 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 	// A 301/302 turns Go's POST into a GET without a body; the client follows a portal's
 	// domain change itself (see rebase).
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc.Transport == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Reconciles of one portal run in parallel; with Go's default of 2 idle connections
+		// per host the others would pay a TLS handshake each time, and that delay between
+		// taking a limiter token and reaching Bitrix eats into the bucket's headroom.
+		tr.MaxIdleConnsPerHost = 32
+		hc.Transport = tr
+	}
 	if len(caPEM) == 0 {
 		return hc, nil
 	}
@@ -149,15 +157,11 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("bitrix24: the CA bundle holds no PEM certificate")
 	}
-	var tr *http.Transport
-	switch t := hc.Transport.(type) {
-	case nil:
-		tr = http.DefaultTransport.(*http.Transport).Clone()
-	case *http.Transport:
-		tr = t.Clone()
-	default:
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok {
 		return nil, errors.New("bitrix24: WithCABundle needs an *http.Transport in WithHTTPClient")
 	}
+	tr = tr.Clone()
 	if tr.TLSClientConfig == nil {
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}

@@ -54,7 +54,11 @@ func (e *Error) Error() string {
 		b.WriteString(e.Description)
 	}
 	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter.Round(time.Second))
+		round := time.Second
+		if e.RetryAfter < 10*time.Second {
+			round = time.Millisecond
+		}
+		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter.Round(round))
 	}
 	if e.Ambiguous {
 		b.WriteString("; outcome unknown, re-read before repeating")

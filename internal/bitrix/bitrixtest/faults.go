@@ -72,6 +72,7 @@ func (p *Portal) InjectFault(method string, f Fault) {
 	if n == 0 {
 		n = 1
 	}
+	method = canonicalMethod(method)
 	p.faults[method] = append(p.faults[method], &pendingFault{Fault: f, left: n})
 }
 
@@ -88,7 +89,7 @@ func (p *Portal) ClearFaults() {
 func (p *Portal) LimitOperatingTime(method string, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.opLimits[method] = until
+	p.opLimits[canonicalMethod(method)] = until
 }
 
 func (p *Portal) takeFault(method string) *Fault {

@@ -20,6 +20,7 @@ type call struct {
 }
 
 type methodSpec struct {
+	name  string // canonical spelling, for the call log
 	scope string
 	fn    func(p *Portal, c *call) (any, *apiError)
 }
@@ -27,8 +28,16 @@ type methodSpec struct {
 // methods are keyed by lower-case name: Bitrix method names are case-insensitive.
 var methods map[string]methodSpec
 
+// canonicalMethod returns the documented spelling of a method name.
+func canonicalMethod(m string) string {
+	if spec, ok := methods[strings.ToLower(m)]; ok {
+		return spec.name
+	}
+	return m
+}
+
 func init() {
-	methods = map[string]methodSpec{
+	specs := map[string]methodSpec{
 		"scope":    {fn: func(p *Portal, c *call) (any, *apiError) { return slices.Clone(p.cfg.scopes), nil }},
 		"app.info": {fn: func(p *Portal, c *call) (any, *apiError) { return p.appInfo(c.caller), nil }},
 		"batch":    {}, // handled in run
@@ -45,14 +54,19 @@ func init() {
 		"imbot.chat.add":          {scope: "imbot", fn: (*Portal).chatAdd},
 		"imbot.chat.get":          {scope: "imbot", fn: (*Portal).chatGet},
 		"imbot.dialog.get":        {scope: "imbot", fn: (*Portal).dialogGet},
-		"imbot.chat.updatetitle":  {scope: "imbot", fn: (*Portal).chatUpdateTitle},
-		"imbot.chat.updatecolor":  {scope: "imbot", fn: (*Portal).chatUpdateColor},
-		"imbot.chat.updateavatar": {scope: "imbot", fn: (*Portal).chatUpdateAvatar},
-		"imbot.chat.setowner":     {scope: "imbot", fn: (*Portal).chatSetOwner},
+		"imbot.chat.updateTitle":  {scope: "imbot", fn: (*Portal).chatUpdateTitle},
+		"imbot.chat.updateColor":  {scope: "imbot", fn: (*Portal).chatUpdateColor},
+		"imbot.chat.updateAvatar": {scope: "imbot", fn: (*Portal).chatUpdateAvatar},
+		"imbot.chat.setOwner":     {scope: "imbot", fn: (*Portal).chatSetOwner},
 		"imbot.chat.leave":        {scope: "imbot", fn: (*Portal).chatLeave},
 		"imbot.chat.user.list":    {scope: "imbot", fn: (*Portal).chatUserList},
 		"imbot.chat.user.add":     {scope: "imbot", fn: (*Portal).chatUserAdd},
 		"imbot.chat.user.delete":  {scope: "imbot", fn: (*Portal).chatUserDelete},
+	}
+	methods = make(map[string]methodSpec, len(specs))
+	for name, spec := range specs {
+		spec.name = name
+		methods[strings.ToLower(name)] = spec
 	}
 }
 
@@ -812,7 +826,7 @@ func (p *Portal) batch(c *caller, ps params, order []string) (any, *apiError) {
 	results, errs, times := map[string]any{}, map[string]any{}, map[string]any{}
 	for _, k := range keys {
 		method, query, _ := strings.Cut(str(cmds[k]), "?")
-		method = strings.ToLower(strings.TrimSpace(method))
+		method = canonicalMethod(strings.TrimSpace(method))
 		start := time.Now()
 		cp, _, err := parsePHPQuery(query)
 		var res any

@@ -285,7 +285,7 @@ func parseRoute(path string) (route, bool) {
 	default:
 		return rt, false
 	}
-	rt.method = strings.ToLower(strings.TrimSuffix(rt.method, ".json"))
+	rt.method = canonicalMethod(strings.TrimSuffix(rt.method, ".json"))
 	return rt, rt.method != ""
 }
 
@@ -366,7 +366,7 @@ func (p *Portal) dispatch(c *caller, method string, ps params, cmdOrder []string
 }
 
 func (p *Portal) run(c *caller, method string, ps params, cmdOrder []string, batchKey string) (any, *apiError) {
-	m, ok := methods[method]
+	m, ok := methods[strings.ToLower(method)]
 	if !ok {
 		return nil, errf(http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 	}
