@@ -257,14 +257,18 @@ func TestContextCancellation(t *testing.T) {
 		{
 			name: "a slow answer is abandoned when the deadline passes",
 			prep: func(e env) { e.srv.InjectFault("scope", bitrixtest.FaultLatency(3*time.Second)) },
-			ctx:  func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 100*time.Millisecond) },
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 100*time.Millisecond)
+			},
 			want: context.DeadlineExceeded,
 		},
 		{
 			name: "the limiter wait gives up at the deadline",
 			opts: []bitrix.Option{bitrix.WithLimiter(rate.NewLimiter(0.01, 1))},
 			prep: func(e env) { _, _ = e.c.Scope(e.ctx) }, // takes the only token
-			ctx:  func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 100*time.Millisecond) },
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 100*time.Millisecond)
+			},
 			want: context.DeadlineExceeded,
 		},
 		{
