@@ -101,6 +101,8 @@ func classify(what string, err error) *Error {
 		switch {
 		case metabot.IsAuth(err):
 			return &Error{Reason: b24v1.ReasonAuthFailed, Message: msg, Outcome: Stall, Err: err}
+		case metabot.IsRateLimited(err):
+			return &Error{Reason: b24v1.ReasonRateLimited, Message: msg, Outcome: Retry, RequeueAfter: metabot.RetryAfter(err), Err: err}
 		case metabot.IsAmbiguous(err):
 			return &Error{Reason: b24v1.ReasonOutcomeUnknown, Message: msg, Outcome: Stall, Err: err}
 		case metabot.IsRetryable(err):
