@@ -85,13 +85,17 @@ func (c *Client) ChatAdd(ctx context.Context, p ChatAddParams) (int, error) {
 	ps.setString("ENTITY_TYPE", p.EntityType)
 	ps.setString("ENTITY_ID", p.EntityID)
 	ps.setInt("OWNER_ID", p.OwnerID)
+	what := fmt.Sprintf("add chat %q", p.Title)
+	if p.EntityType != "" || p.EntityID != "" {
+		what = fmt.Sprintf("add chat for entity %s/%s", p.EntityType, p.EntityID)
+	}
 	raw, err := c.call(ctx, "imbot.chat.add", ps, notIdempotent)
 	if err != nil {
-		return 0, fmt.Errorf("add chat %s/%s: %w", p.EntityType, p.EntityID, err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	id, err := decodeInt(raw)
 	if err != nil {
-		return 0, fmt.Errorf("add chat %s/%s: %w", p.EntityType, p.EntityID, decodeError("imbot.chat.add", err))
+		return 0, fmt.Errorf("%s: %w", what, decodeError("imbot.chat.add", err))
 	}
 	return id, nil
 }
