@@ -42,7 +42,7 @@ help: ## Show the targets.
 
 .PHONY: run
 run: envtest-bins ## Start a local control plane, the simulator and the operator, apply the samples, show their status.
-	$(GO) run ./hack/devenv
+	$(GO) run ./hack/devenv $(RUN_FLAGS)
 
 .PHONY: test
 test: tools verify-generated vet fmt-check ## Every check and test: generated files, vet, gofmt, unit, envtest, chart.
@@ -81,7 +81,7 @@ vet: ## go vet.
 
 .PHONY: fmt-check
 fmt-check: ## Fail when gofmt would change a file.
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.run/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: build
