@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // MaxBatchCommands is the most commands Bitrix accepts in one batch.
@@ -26,6 +27,8 @@ type BatchCommand struct {
 type BatchResult struct {
 	Results map[string]json.RawMessage
 	Errors  map[string]*Error
+
+	resetAt map[string]time.Time // per-key time.operating_reset_at from result_time
 }
 
 // Err returns the key's error: its *Error, ErrNotExecuted (wrapped) when the key did not run,
@@ -113,6 +116,10 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand, halt bool) (Bat
 	}
 	for _, e := range res.Errors {
 		e.Description = c.secrets.redact(e.Description)
+		if e.Is(ErrOperationTimeLimit) && e.Method != "" {
+			// The limit is per method, batch or not: pause single calls of it too.
+			e.RetryAfter = c.pause(e.Method, res.resetAt[e.key])
+		}
 	}
 	return res, nil
 }
@@ -122,6 +129,7 @@ func decodeBatch(raw json.RawMessage, methods map[string]string) (BatchResult, e
 	var v struct {
 		Result      json.RawMessage `json:"result"`
 		ResultError json.RawMessage `json:"result_error"`
+		ResultTime  json.RawMessage `json:"result_time"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return BatchResult{}, err
@@ -148,8 +156,15 @@ func decodeBatch(raw json.RawMessage, methods map[string]string) (BatchResult, e
 			return BatchResult{}, err
 		}
 		for k, e := range errs {
-			out.Errors[k] = &Error{Code: jsonString(e.Error), Description: jsonString(e.ErrorDescription), Method: methods[k]}
+			out.Errors[k] = &Error{Code: jsonString(e.Error), Description: jsonString(e.ErrorDescription), Method: methods[k], key: k}
 			delete(out.Results, k)
+		}
+	}
+	var times map[string]json.RawMessage
+	if !isEmptyList(v.ResultTime) && json.Unmarshal(v.ResultTime, &times) == nil {
+		out.resetAt = make(map[string]time.Time, len(times))
+		for k, raw := range times {
+			out.resetAt[k] = decodeTime(raw).OperatingResetAt
 		}
 	}
 	return out, nil
@@ -229,6 +244,15 @@ type ChatState struct {
 // batches that did run are still returned).
 func (c *Client) ReadChats(ctx context.Context, chats []ChatRef) (map[int]ChatState, error) {
 	out := make(map[int]ChatState, len(chats))
+	seen := make(map[int]bool, len(chats))
+	uniq := make([]ChatRef, 0, len(chats))
+	for _, ch := range chats {
+		if !seen[ch.ChatID] {
+			seen[ch.ChatID] = true
+			uniq = append(uniq, ch)
+		}
+	}
+	chats = uniq
 	const perBatch = MaxBatchCommands / 2
 	for start := 0; start < len(chats); start += perBatch {
 		part := chats[start:min(start+perBatch, len(chats))]

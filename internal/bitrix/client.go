@@ -140,7 +140,10 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 	// domain change itself (see rebase).
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Transport == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			tr = dt.Clone()
+		}
 		// Reconciles of one portal run in parallel; with Go's default of 2 idle connections
 		// per host the others would pay a TLS handshake each time, and that delay between
 		// taking a limiter token and reaching Bitrix eats into the bucket's headroom.
@@ -169,6 +172,10 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 	hc.Transport = tr
 	return hc, nil
 }
+
+// CloseIdleConnections closes the client's idle connections; call it when the client is
+// dropped (its Portal was deleted or its credentials changed).
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // Endpoint returns the portal's current scheme and host (https://portal), which changes when
 // the portal answered a redirect to a new domain. It never contains the webhook path.
@@ -314,15 +321,24 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 				continue
 			}
 			return nil, e
-		case uncertain && e.Is(ErrWrongRequest):
-			// Bitrix answers WRONG_REQUEST to an update that changes nothing, which is what
-			// a repeat of an update that did run looks like.
+		case uncertain && isRepeatSymptom(e):
+			// An earlier attempt may have run; this answer may be its consequence rather than
+			// a failure (see isRepeatSymptom).
 			e.Ambiguous = true
 			return nil, e
 		default:
 			return nil, e
 		}
 	}
+}
+
+// isRepeatSymptom reports whether e is what Bitrix answers to the repeat of a call that
+// already ran: WRONG_REQUEST for an update that now changes nothing (same title, existing
+// member, no longer the owner), MAX_COUNT_ERROR for a register whose lost first attempt took
+// the last free slot (the quota is checked before the CODE lookup), ACCESS_ERROR for a
+// chat.leave that already left.
+func isRepeatSymptom(e *Error) bool {
+	return e.Is(ErrWrongRequest) || e.Is(ErrMaxCount) || e.Is(ErrAccessError)
 }
 
 // encodeBody builds the JSON body: the method's params plus CLIENT_ID (webhook, imbot.*) or

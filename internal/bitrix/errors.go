@@ -35,6 +35,7 @@ type Error struct {
 	Ambiguous bool
 
 	cause error
+	key   string // the batch key, for errors from result_error
 }
 
 func (e *Error) Error() string {

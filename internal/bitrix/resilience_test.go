@@ -196,6 +196,25 @@ func TestRetries(t *testing.T) {
 			},
 		},
 		{
+			name: "at the quota, the retry of a lost register answers MAX_COUNT_ERROR, reported as ambiguous",
+			run: func(t *testing.T, e env) {
+				mustRegister(t, e, "one")
+				mustRegister(t, e, "two")
+				e.srv.InjectFault("imbot.register", bitrixtest.FaultDrop())
+				// The quota is 3: the lost attempt took the last slot.
+				_, err := e.c.Register(e.ctx, botParams("three"))
+				wantCode(t, err, "MAX_COUNT_ERROR")
+				if !bitrix.IsAmbiguous(err) || bitrix.IsTerminal(err) {
+					t.Fatalf("want ambiguous, not terminal: %v", err)
+				}
+				bots, err := e.c.BotList(e.ctx)
+				mustNoErr(t, err)
+				if len(bots) != 3 {
+					t.Fatalf("bots = %v", bots)
+				}
+			},
+		},
+		{
 			name: "a Bitrix INTERNAL_SERVER_ERROR on an unregister is retried",
 			run: func(t *testing.T, e env) {
 				bot := mustRegister(t, e, "support")
@@ -220,7 +239,7 @@ func TestRetries(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t, nil)) })
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t, []bitrixtest.Option{bitrixtest.WithMaxBotsPerApp(3)})) })
 	}
 }
 
@@ -333,5 +352,26 @@ func TestOperationTimeLimitPausesOnlyThatMethod(t *testing.T) {
 	// Other methods proceed.
 	if _, err := e.c.Scope(e.ctx); err != nil {
 		t.Fatalf("Scope during another method's pause: %v", err)
+	}
+}
+
+func TestOperationTimeLimitInsideBatchPausesTheMethod(t *testing.T) {
+	e := newEnv(t, nil)
+	bot := mustRegister(t, e, "support")
+	chat := mustChat(t, e, bot, "x", 1)
+	e.srv.LimitOperatingTime("imbot.dialog.get", time.Now().Add(time.Hour))
+	res, err := e.c.Batch(e.ctx, []bitrix.BatchCommand{
+		bitrix.DialogGetCommand("d", bot, chat), bitrix.ChatUserListCommand("u", bot, chat)}, false)
+	mustNoErr(t, err)
+	wantCode(t, res.Err("d"), "OPERATION_TIME_LIMIT")
+	mustNoErr(t, res.Err("u"))
+	if bitrix.RetryAfter(res.Err("d")) < 59*time.Minute {
+		t.Fatalf("RetryAfter = %s", bitrix.RetryAfter(res.Err("d")))
+	}
+	e.srv.ResetCalls()
+	_, err = e.c.DialogGet(e.ctx, bot, chat)
+	wantCode(t, err, "OPERATION_TIME_LIMIT")
+	if n := len(e.srv.Calls()); n != 0 {
+		t.Fatalf("a paused method was sent (%d calls)", n)
 	}
 }

@@ -837,6 +837,7 @@ func (p *Portal) batch(c *caller, ps params, order []string) (any, *apiError) {
 		} else {
 			res, e = p.dispatch(&sub, method, cp, nil, k)
 		}
+		times[k] = p.timeBlock(sub.appFor(method, cp), method, start)
 		if e != nil {
 			errs[k] = map[string]any{"error": e.code, "error_description": e.desc}
 			if halt {
@@ -845,7 +846,6 @@ func (p *Portal) batch(c *caller, ps params, order []string) (any, *apiError) {
 			continue
 		}
 		results[k] = res
-		times[k] = p.timeBlock(sub.appFor(method, cp), method, start)
 	}
 	return map[string]any{
 		"result":       emptyOr(results),
