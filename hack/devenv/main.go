@@ -57,7 +57,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, workDir, timeout, exitWhenReady); err != nil {
+	if err := run(ctx, workDir, "", timeout, exitWhenReady); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
@@ -65,15 +65,21 @@ func main() {
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
-func run(ctx context.Context, workDir string, timeout time.Duration, exitWhenReady bool) error {
+// run does the work; workDir is relative to the repository unless absolute, and bin (default
+// the repository's bin/) is where the operator and simulator binaries are built.
+func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWhenReady bool) error {
 	root := testenv.RepoRoot()
-	workDir, _ = filepath.Abs(filepath.Join(root, workDir))
+	if !filepath.IsAbs(workDir) {
+		workDir = filepath.Join(root, workDir)
+	}
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return err
 	}
 
 	step("building the operator and the simulator")
-	bin := filepath.Join(root, "bin")
+	if bin == "" {
+		bin = filepath.Join(root, "bin")
+	}
 	for _, b := range []struct{ out, pkg string }{{"manager", "./cmd/manager"}, {"b24sim", "./cmd/b24sim"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
