@@ -276,6 +276,7 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 				c.countRequest(method, e)
 				return nil, e
 			}
+			requestsTotal.WithLabelValues(c.portal, method, "redirect").Inc()
 			redirected = true
 			continue
 		}
@@ -309,8 +310,9 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 		case e.Is(ErrOperationTimeLimit):
 			e.RetryAfter = c.pause(method, res.Time.OperatingResetAt)
 			return nil, e
-		case status >= 500 || e.Is(ErrInvalidResponse):
-			// The request reached Bitrix; whether it ran is unknown.
+		case (status >= 500 && classify(e).retryable) || e.Is(ErrInvalidResponse):
+			// The request reached Bitrix (or a proxy in front of it) and no verdict came
+			// back: whether it ran is unknown.
 			e.Ambiguous = true
 			if s == idempotent && retries < c.maxRetries {
 				uncertain = true

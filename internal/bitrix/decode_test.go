@@ -168,6 +168,7 @@ func TestClassification(t *testing.T) {
 		{name: "network: retry", err: &Error{Code: codeNetwork}, retryable: true},
 		{name: "ambiguous WRONG_REQUEST: retry after re-reading", err: &Error{Code: "WRONG_REQUEST", Ambiguous: true}, retryable: true},
 		{name: "WRONG_REQUEST: terminal", err: &Error{Code: "WRONG_REQUEST", HTTPStatus: 400}, terminal: true},
+		{name: "a domain code on HTTP 500 is still a verdict: terminal", err: &Error{Code: "WRONG_REQUEST", HTTPStatus: 500}, terminal: true},
 		{name: "expired token: auth, retry", err: &Error{Code: "expired_token"}, retryable: true, auth: true},
 		{name: "invalid grant: auth, terminal", err: &Error{Code: "invalid_grant"}, terminal: true, auth: true},
 		{name: "wrong webhook: auth, terminal", err: &Error{Code: "INVALID_CREDENTIALS"}, terminal: true, auth: true},

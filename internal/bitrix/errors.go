@@ -153,8 +153,8 @@ type errClass struct {
 	gone      bool // the remote object is already gone: a delete counts as done
 }
 
-// classes lists the codes whose class is not "terminal domain error". A code that is not listed
-// is classified by its HTTP status: 5xx retryable, anything else terminal.
+// classes lists the codes the operator meets. A code that is not listed is classified by its
+// HTTP status: 5xx retryable, anything else terminal.
 var classes = map[string]errClass{
 	"QUERY_LIMIT_EXCEEDED":  {retryable: true},
 	"OPERATION_TIME_LIMIT":  {retryable: true},
@@ -178,6 +178,17 @@ var classes = map[string]errClass{
 
 	"BOT_ID_ERROR":      {gone: true},
 	"CHAT_APP_ID_ERROR": {gone: true},
+
+	// Known domain errors: terminal whatever the HTTP status says (Bitrix's status sometimes
+	// disagrees with its docs; a domain code means the request was judged, not lost).
+	"WRONG_REQUEST": {}, "MAX_COUNT_ERROR": {}, "APP_ID_ERROR": {}, "CODE_ERROR": {},
+	"NAME_ERROR": {}, "EVENT_MESSAGE_ADD_ERROR": {}, "EVENT_WELCOME_MESSAGE_ERROR": {},
+	"EVENT_BOT_DELETE_ERROR": {}, "IFRAME_HTTPS": {}, "HASH_ERROR": {}, "PARAMS_ERROR": {},
+	"LANG_ERROR": {}, "USERS_EMPTY": {}, "INVALID_FORMAT": {}, "CHAT_ID_EMPTY": {},
+	"DIALOG_ID_EMPTY": {}, "ACCESS_ERROR": {}, "WRONG_COLOR": {}, "AVATAR_ERROR": {},
+	"LEAVE_OWNER_FORBIDDEN": {}, "TITLE_EMPTY": {}, "USER_ID_EMPTY": {},
+	"ERROR_METHOD_NOT_FOUND": {}, "ERROR_BATCH_LENGTH_EXCEEDED": {},
+	"ERROR_BATCH_METHOD_NOT_ALLOWED": {}, codeTooManyRedirect: {},
 }
 
 func classify(e *Error) errClass {
