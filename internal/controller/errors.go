@@ -32,7 +32,8 @@ type Error struct {
 	Reason  string
 	Message string
 	Outcome Outcome
-	// RequeueAfter overrides the backoff for Retry and the safety net for Wait.
+	// RequeueAfter overrides the backoff for Retry, the safety net for Wait and the slow
+	// requeue for Stall.
 	RequeueAfter time.Duration
 	Err          error
 }

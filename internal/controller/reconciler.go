@@ -38,6 +38,10 @@ type Observation struct {
 	RequeueAfter time.Duration
 	// Exact disables the jitter (cron ticks must not fire late).
 	Exact bool
+	// Reason, when set, reports a settled state that is not ready (a suspended schedule):
+	// Ready=False with this reason and Message, and neither Reconciling nor Stalled, so
+	// kstatus reads the object as current rather than in progress or failed.
+	Reason string
 }
 
 // External acts on the remote object of one Kubernetes object. Implementations record what
@@ -79,8 +83,12 @@ const (
 type Reconciler[T Object] struct {
 	Client   client.Client
 	Recorder events.EventRecorder
-	New      func() T
-	Adapter  Adapter[T]
+	// Reader, when set, is where the object is read at the start of a reconcile instead of
+	// Client's cache: a kind whose decisions rest on status it wrote a moment ago (the
+	// ScheduledJob's record of a send) must not decide on a lagging copy.
+	Reader  client.Reader
+	New     func() T
+	Adapter Adapter[T]
 	// Kind names the objects in messages.
 	Kind string
 }
@@ -88,7 +96,11 @@ type Reconciler[T Object] struct {
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	obj := r.New()
-	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+	var reader client.Reader = r.Client
+	if r.Reader != nil {
+		reader = r.Reader
+	}
+	if err := reader.Get(ctx, req.NamespacedName, obj); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 
@@ -185,7 +197,11 @@ func (r *Reconciler[T]) succeed(obj T, obs Observation) reconcile.Result {
 	if msg == "" {
 		msg = r.Kind + " is in sync"
 	}
-	setCondition(obj, b24v1.ConditionReady, metav1.ConditionTrue, b24v1.ReasonSucceeded, msg)
+	status, reason := metav1.ConditionTrue, b24v1.ReasonSucceeded
+	if obs.Reason != "" {
+		status, reason = metav1.ConditionFalse, obs.Reason
+	}
+	setCondition(obj, b24v1.ConditionReady, status, reason, msg)
 	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionReconciling)
 	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionStalled)
 	st.ObservedGeneration = obj.GetGeneration()
@@ -224,6 +240,10 @@ func (r *Reconciler[T]) fail(ctx context.Context, obj T, e *Error) (reconcile.Re
 func requeueFor(e *Error) (reconcile.Result, error) {
 	switch e.Outcome {
 	case Stall:
+		// A stall that must still wake at a known time (the next cron tick) says when.
+		if e.RequeueAfter > 0 {
+			return reconcile.Result{RequeueAfter: e.RequeueAfter}, nil
+		}
 		// No hot requeue: a spec, Secret or dependency change brings the object back; the
 		// slow requeue notices remote changes (a CODE freed by another application).
 		return reconcile.Result{RequeueAfter: jitter(defaultResync)}, nil
