@@ -1,0 +1,304 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+func init() {
+	extraControllers = append(extraControllers, func(s *setup) error { return s.chatApp() })
+}
+
+func (s *setup) chatApp() error {
+	c := s.mgr.GetClient()
+	rec := s.mgr.GetEventRecorder("b24-operator")
+	r := &Reconciler[*b24v1.ChatApp]{
+		Client: c, Recorder: rec, Kind: "ChatApp",
+		New:     func() *b24v1.ChatApp { return &b24v1.ChatApp{} },
+		Adapter: &chatAppAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec},
+	}
+	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatapp").
+		For(&b24v1.ChatApp{}, forPredicates()).
+		WithOptions(s.controllerOptions()).
+		// An app waits for its bot's id and follows it when the bot is registered again.
+		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatAppList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
+	return watchRefs(b, c, &b24v1.ChatAppList{}).Complete(r)
+}
+
+// boundBot is the ChatBot an app or chat acts through: its remote id, Portal and client.
+type boundBot struct {
+	name   string
+	id     int
+	portal *b24v1.Portal
+	bitrix *bitrix.Client
+}
+
+// connectBot resolves the ChatBot named by a ChatApp's or Chat's botRef. Until the bot has an
+// id it waits (the ChatBot watch brings the object back). While the object is being deleted
+// it returns nil when there is no bot left to act through (ChatBot gone or never registered):
+// unregistering a bot takes its chat apps along and removes it from its chats, so there is
+// nothing left to undo.
+func connectBot(ctx context.Context, c client.Client, portals *Portals, ns, name string, deleting bool) (*boundBot, error) {
+	var b b24v1.ChatBot
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &b); err != nil {
+		switch {
+		case client.IgnoreNotFound(err) != nil:
+			return nil, Retryable(b24v1.ReasonRemoteError, "read ChatBot %s: %v", name, err)
+		case deleting:
+			return nil, nil
+		}
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s not found", name)
+	}
+	switch {
+	case deleting && b.Status.BotID == 0:
+		return nil, nil
+	case !deleting && !b.DeletionTimestamp.IsZero():
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s is being deleted", name)
+	case b.Status.BotID == 0:
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s has no bot id yet", name)
+	}
+	p, err := readyPortal(ctx, c, ns, b.Spec.PortalRef.Name, deleting)
+	if err != nil {
+		return nil, err
+	}
+	bc, err := portals.Client(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &boundBot{name: name, id: int(b.Status.BotID), portal: p, bitrix: bc}, nil
+}
+
+// botGone turns BOT_ID_ERROR into a wait: the bot was deleted on the portal, and its ChatBot
+// registers it again (under a new id) at its next drift check.
+func (b *boundBot) botGone(err error) error {
+	if errors.Is(err, bitrix.ErrBotNotFound) {
+		return Waiting(b24v1.ReasonDependencyNotReady, "bot %d of ChatBot %s is gone from the portal; waiting for the ChatBot to register it again", b.id, b.name)
+	}
+	return err
+}
+
+// due says a remote check last made at last is due again.
+func due(last *metav1.Time, every time.Duration) bool {
+	return last == nil || time.Since(last.Time) >= every
+}
+
+// untilDue is how long until the next remote check.
+func untilDue(last *metav1.Time, every time.Duration) time.Duration {
+	if last == nil {
+		return every
+	}
+	return max(every-time.Since(last.Time), time.Second)
+}
+
+// chatAppAdapter registers, updates and unregisters chat apps.
+type chatAppAdapter struct {
+	client   client.Client
+	reader   client.Reader
+	portals  *Portals
+	recorder events.EventRecorder
+}
+
+func (a *chatAppAdapter) Orphan(app *b24v1.ChatApp) bool {
+	return app.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
+}
+
+type chatAppExternal struct {
+	*chatAppAdapter
+	// bot is nil while deleting when no bot is left.
+	bot *boundBot
+}
+
+func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (External[*b24v1.ChatApp], error) {
+	deleting := !app.DeletionTimestamp.IsZero()
+	if deleting && app.Status.AppID == 0 {
+		return &chatAppExternal{chatAppAdapter: a}, nil // nothing remote to remove
+	}
+	bot, err := connectBot(ctx, a.client, a.portals, app.Namespace, app.Spec.BotRef.Name, deleting)
+	if err != nil {
+		return nil, err
+	}
+	return &chatAppExternal{chatAppAdapter: a, bot: bot}, nil
+}
+
+func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force bool) (Observation, error) {
+	st := &app.Status
+	resync := resyncOf(e.bot.portal)
+	obs := Observation{RequeueAfter: resync}
+	switch {
+	case st.AppID == 0:
+		// BotID stays set when the app was registered once and found gone since.
+		obs.Missing = st.BotID != 0
+		return obs, nil
+	case st.BotID != int64(e.bot.id):
+		// The bot was registered again under a new id. Unregistering the old bot took its
+		// apps along: register the app again for the new one.
+		obs.Missing = true
+		return obs, nil
+	}
+	params, err := e.params(ctx, app)
+	if err != nil {
+		return obs, err
+	}
+	if force || due(st.LastVerified, resync) {
+		if err := e.verify(ctx, app, params); err != nil {
+			return obs, err
+		}
+	}
+	obs.Exists = true
+	obs.UpToDate = st.AppliedHash == hashOf(params)
+	obs.RequeueAfter = untilDue(st.LastVerified, resync)
+	obs.Message = fmt.Sprintf("App %d is registered for bot %d and in sync", st.AppID, st.BotID)
+	return obs, nil
+}
+
+// verify confirms that the app still exists. Bitrix24 has no list or get for chat apps, but
+// imbot.app.register answers the existing id for the same (BOT_ID, CODE) and changes nothing:
+// the recorded id means the app is there. Another id means the app was gone and this call
+// registered it again; register does not update an existing app, so the spec is then applied
+// with imbot.app.update (the cleared hash makes the loop call Update).
+func (e *chatAppExternal) verify(ctx context.Context, app *b24v1.ChatApp, params bitrix.AppParams) error {
+	st := &app.Status
+	id, err := e.bot.bitrix.AppRegister(ctx, params)
+	if err != nil {
+		return e.bot.botGone(err)
+	}
+	if id != int(st.AppID) {
+		e.recorder.Eventf(app, nil, "Normal", EventRecreated, "Reconcile",
+			"ChatApp %d was missing remotely and was registered again as %d", st.AppID, id)
+		st.AppID, st.AppliedHash = int64(id), ""
+	}
+	st.LastVerified = &metav1.Time{Time: time.Now()}
+	return nil
+}
+
+func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) error {
+	params, err := e.params(ctx, app)
+	if err != nil {
+		return err
+	}
+	// The same (BOT_ID, CODE) returns the existing app, so a retry after a crash cannot make a
+	// duplicate.
+	id, err := e.bot.bitrix.AppRegister(ctx, params)
+	if err != nil {
+		return e.bot.botGone(err)
+	}
+	// An app that existed already (left by a crash before the status write, or made outside
+	// the operator) comes back unchanged: the update makes it match the spec either way.
+	if err := e.bot.bitrix.AppUpdate(ctx, id, params); err != nil {
+		return err
+	}
+	st := &app.Status
+	st.AppID, st.BotID, st.AppliedHash = int64(id), int64(e.bot.id), hashOf(params)
+	st.LastVerified = &metav1.Time{Time: time.Now()}
+	return nil
+}
+
+func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) error {
+	params, err := e.params(ctx, app)
+	if err != nil {
+		return err
+	}
+	st := &app.Status
+	if err := e.bot.bitrix.AppUpdate(ctx, int(st.AppID), params); err != nil {
+		if errors.Is(err, bitrix.ErrChatAppNotFound) {
+			// Gone since it was verified: register it again on the next pass.
+			id := st.AppID
+			st.AppID = 0
+			return Retryable(b24v1.ReasonProgressing, "chat app %d disappeared remotely; registering it again", id)
+		}
+		return err
+	}
+	st.AppliedHash = hashOf(params)
+	return nil
+}
+
+func (e *chatAppExternal) Delete(ctx context.Context, app *b24v1.ChatApp) error {
+	st := &app.Status
+	if st.AppID == 0 || e.bot == nil || int64(e.bot.id) != st.BotID {
+		// Never registered, or its bot is gone (or was registered again): unregistering the
+		// bot already removed the app.
+		return nil
+	}
+	err := e.bot.bitrix.AppUnregister(ctx, int(st.AppID))
+	switch {
+	case err == nil, bitrix.IsGone(err):
+		return nil
+	case errors.Is(err, bitrix.ErrAppIDError):
+		// Not this application's app: never remove someone else's.
+		return nil
+	}
+	return err
+}
+
+var jsMethods = map[string]string{
+	"Put": bitrix.JSMethodPut, "Send": bitrix.JSMethodSend, "Call": bitrix.JSMethodCall, "Support": bitrix.JSMethodSupport,
+}
+
+// hashLength is the length Bitrix24 demands of an IFRAME app's HASH (HASH_ERROR otherwise).
+const hashLength = 32
+
+// params translates the spec into what imbot.app.register / imbot.app.update send.
+func (e *chatAppExternal) params(ctx context.Context, app *b24v1.ChatApp) (bitrix.AppParams, error) {
+	s := app.Spec
+	appCtx := "All"
+	if s.Context != nil {
+		appCtx = *s.Context
+	}
+	p := bitrix.AppParams{
+		BotID: e.bot.id, Code: s.Code,
+		// Always sent, so removing the field from the spec resets the app to ALL.
+		Context:   strings.ToUpper(appCtx),
+		AdminOnly: deref(s.AdminOnly), Hidden: deref(s.Hidden),
+		ExtranetSupport: deref(s.ExtranetSupport), LivechatSupport: deref(s.LivechatSupport),
+	}
+	if js := s.JSCommand; js != nil {
+		p.JSMethod, p.JSParam = jsMethods[js.Method], js.Param
+	}
+	if f := s.Iframe; f != nil {
+		p.IframeURL, p.IframePopup = string(f.URL), deref(f.Popup)
+		p.IframeWidth, p.IframeHeight = refs.DefaultIframeWidth, refs.DefaultIframeHeight
+		if f.Width != nil {
+			p.IframeWidth = int(*f.Width)
+		}
+		if f.Height != nil {
+			p.IframeHeight = int(*f.Height)
+		}
+		raw, err := readSecretKey(ctx, e.reader, app.Namespace, f.HashSecretRef)
+		if err != nil {
+			return p, err
+		}
+		// A trailing newline (kubectl create secret --from-file) is not part of the hash.
+		hash := strings.TrimSpace(string(raw))
+		if len(hash) != hashLength {
+			// The value is a secret: say what is wrong with it, never what it is.
+			return p, Stalled(b24v1.ReasonInvalidSpec, "iframe.hashSecretRef: Secret %s key %s must hold exactly %d characters (Bitrix24 HASH), it holds %d",
+				f.HashSecretRef.Name, f.HashSecretRef.Key, hashLength, len(hash))
+		}
+		p.Hash = hash
+	}
+	if s.Icon != nil {
+		icon, err := readConfigMapKey(ctx, e.reader, app.Namespace, s.Icon.ConfigMapKeyRef)
+		if err != nil {
+			return p, err
+		}
+		p.Icon = icon
+	}
+	for _, t := range s.Translations {
+		p.Lang = append(p.Lang, bitrix.AppLang{LanguageID: t.Language, Title: t.Title, Description: t.Description, Copyright: t.Copyright})
+	}
+	return p, nil
+}
