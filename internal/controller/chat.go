@@ -102,6 +102,12 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	st := &ch.Status
 	resync := resyncOf(e.bot.portal)
 	obs := Observation{RequeueAfter: resync}
+	if live := (&b24v1.Chat{}); st.ChatID == 0 && recordedLive(ctx, e.reader, ch, live) && live.Status.ChatID != 0 {
+		st.ChatID, st.BotID, st.AvatarHash, st.LastVerified = live.Status.ChatID, live.Status.BotID, live.Status.AvatarHash, live.Status.LastVerified
+		if live.Generation == ch.Generation {
+			st.ObservedGeneration = live.Status.ObservedGeneration
+		}
+	}
 	if st.ChatID == 0 {
 		// Look the chat up by its entity before creating it: imbot.chat.add is not idempotent,
 		// and an add whose answer was lost (a crash before the status write, an ambiguous

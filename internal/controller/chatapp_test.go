@@ -2,16 +2,23 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
@@ -20,6 +27,145 @@ import (
 )
 
 // ---- helpers shared by chatapp_test.go, chat_test.go and chat_bench_test.go ----
+
+// perSimCases starts one manager for a test and returns a runner of subtests, each with its
+// own simulator and namespace.
+func perSimCases(t *testing.T, mo managerOpts) func(name string, f func(t *testing.T, ns string, sim *bitrixtest.Server)) {
+	_, stop := startManager(t, mo)
+	return func(name string, f func(t *testing.T, ns string, sim *bitrixtest.Server)) {
+		t.Run(name, func(st *testing.T) {
+			sim := bitrixtest.NewServer()
+			defer sim.Close()
+			f(st, caseNamespace(st, t, stop), sim)
+		})
+	}
+}
+
+// caseNamespace makes a namespace named after the (sub)test and purges it when parent ends.
+func caseNamespace(t, parent *testing.T, stop func()) string {
+	t.Helper()
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	name = strings.Trim(name[:min(40, len(name))], "-")
+	ns, err := env.CreateNamespace(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	purgeOnCleanup(parent, stop, ns)
+	return ns
+}
+
+// purgeOnCleanup stops the manager when t ends, then strips the finalizers of the objects in
+// the namespaces and deletes them, so no later manager reconciles them against a closed
+// simulator.
+func purgeOnCleanup(t *testing.T, stop func(), namespaces ...string) {
+	t.Cleanup(func() {
+		stop()
+		ctx := context.Background()
+		for _, ns := range namespaces {
+			for _, l := range []client.ObjectList{&b24v1.ChatList{}, &b24v1.ChatAppList{}, &b24v1.ChatBotList{}, &b24v1.PortalList{}, &corev1.SecretList{}, &corev1.ConfigMapList{}} {
+				if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
+					continue
+				}
+				_ = meta.EachListItem(l, func(o runtime.Object) error {
+					obj := o.(client.Object)
+					if len(obj.GetFinalizers()) > 0 {
+						p := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+						obj.SetFinalizers(nil)
+						_ = env.Client.Patch(ctx, obj, p)
+					}
+					return nil
+				})
+			}
+			_ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		}
+	})
+}
+
+// modify re-reads obj, applies change and writes it, retrying on conflicts.
+func modify(t *testing.T, obj client.Object, change func()) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatalf("get %s: %v", obj.GetName(), err)
+		}
+		change()
+		err := env.Client.Update(ctx, obj)
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) || i > 20 {
+			t.Fatalf("update %s: %v", obj.GetName(), err)
+		}
+	}
+}
+
+var tokenCounter atomic.Int64
+
+// uniqueToken is a value no other test uses.
+func uniqueToken() string {
+	return fmt.Sprintf("%x%04x", time.Now().UnixNano(), tokenCounter.Add(1))
+}
+
+// requestReconcile sets b24ops.io/reconcile-requested-at to a new value and returns it.
+func requestReconcile(t *testing.T, obj client.Object) string {
+	t.Helper()
+	value := uniqueToken()
+	modify(t, obj, func() {
+		a := obj.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[b24v1.ReconcileRequestedAtAnnotation] = value
+		obj.SetAnnotations(a)
+	})
+	return value
+}
+
+// waitReconciled waits until the status records the reconcile requested with value.
+func waitReconciled(t *testing.T, obj controllerObject, value string) {
+	t.Helper()
+	eventually(t, 30*time.Second, obj.GetName()+" handled reconcile request "+value, func() (bool, string) {
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, err.Error()
+		}
+		return obj.CommonStatus().LastHandledReconcileAt == value, obj.CommonStatus().LastHandledReconcileAt
+	})
+}
+
+// assertInSync checks kstatus polarity on a Ready object: Ready=True for the current
+// generation, observedGeneration equal to generation, no Reconciling or Stalled.
+func assertInSync(t *testing.T, obj controllerObject) {
+	t.Helper()
+	waitReady(t, obj)
+	st := obj.CommonStatus()
+	if st.ObservedGeneration != obj.GetGeneration() {
+		t.Errorf("%s: status.observedGeneration = %d, want %d", obj.GetName(), st.ObservedGeneration, obj.GetGeneration())
+	}
+	for _, typ := range []string{b24v1.ConditionReconciling, b24v1.ConditionStalled} {
+		if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
+			t.Errorf("%s: condition %s present while Ready: %+v", obj.GetName(), typ, c)
+		}
+	}
+}
+
+// assertStalledWith checks Ready=False with the reason, Stalled=True, Reconciling absent.
+func assertStalledWith(t *testing.T, obj controllerObject, reason string) {
+	t.Helper()
+	waitReason(t, obj, metav1.ConditionFalse, reason, 30*time.Second)
+	st := obj.CommonStatus()
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue || c.Reason != reason {
+		t.Errorf("%s: Stalled = %+v, want True with reason %s", obj.GetName(), c, reason)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReconciling); c != nil {
+		t.Errorf("%s: Reconciling present while stalled: %+v", obj.GetName(), c)
+	}
+}
 
 // portalWithBot creates a webhook Portal on the simulator and a registered ChatBot "support".
 func portalWithBot(t *testing.T, ns string, sim *bitrixtest.Server) *b24v1.ChatBot {
@@ -35,7 +181,7 @@ func portalWithBot(t *testing.T, ns string, sim *bitrixtest.Server) *b24v1.ChatB
 // portal behind the operator's back.
 func remoteClient(t *testing.T, sim *bitrixtest.Server) *bitrix.Client {
 	t.Helper()
-	c, err := bitrix.New(bitrix.WithWebhook(sim.AddWebhook(1, "behind"+randomHex(t)), "acme-bots"), bitrix.WithCABundle(sim.CAPEM()))
+	c, err := bitrix.New(bitrix.WithWebhook(sim.AddWebhook(1, "behind"+uniqueToken()), "acme-bots"), bitrix.WithCABundle(sim.CAPEM()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +236,7 @@ func waitGone(t *testing.T, obj client.Object) {
 	t.Helper()
 	eventually(t, 30*time.Second, obj.GetName()+" gone", func() (bool, string) {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
-		return client.IgnoreNotFound(err) == nil && err != nil, fmt.Sprintf("finalizers %v", obj.GetFinalizers())
+		return apierrors.IsNotFound(err), fmt.Sprintf("finalizers %v", obj.GetFinalizers())
 	})
 }
 
@@ -99,6 +245,30 @@ func deleteObject(t *testing.T, obj client.Object) {
 	if err := env.Client.Delete(context.Background(), obj); err != nil {
 		t.Fatalf("delete %s: %v", obj.GetName(), err)
 	}
+}
+
+// statusCrash fails every status write of an object of type T that fail selects, counting
+// them: the manager behaves as if it crashed between the remote call and the status write,
+// and never gets to record what it did.
+func statusCrash[T client.Object](fail func(T) bool, failed *atomic.Int32) func(client.Client) client.Client {
+	return func(c client.Client) client.Client {
+		return interceptor.NewClient(noWatch{c}, interceptor.Funcs{
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if o, ok := obj.(T); ok && sub == "status" && fail(o) {
+					failed.Add(1)
+					return errors.New("simulated crash before the status write")
+				}
+				return c.Status().Patch(ctx, obj, patch, opts...)
+			},
+		})
+	}
+}
+
+// noWatch lets interceptor wrap the manager's client, which has no Watch.
+type noWatch struct{ client.Client }
+
+func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
+	return nil, errors.New("watch not supported")
 }
 
 func jsApp(ns, name, bot, code string) *b24v1.ChatApp {
@@ -135,15 +305,8 @@ func getApp(t *testing.T, a *b24v1.ChatApp) *b24v1.ChatApp {
 // ---- tests ----
 
 func TestChatApp(t *testing.T) {
-	_, _, stop := botTest(t, managerOpts{})
 	// Each case has its own simulator and namespace; one manager serves them all.
-	run := func(name string, f func(t *testing.T, ns string, sim *bitrixtest.Server)) {
-		t.Run(name, func(st *testing.T) {
-			sim := bitrixtest.NewServer()
-			defer sim.Close()
-			f(st, subtestNamespace(st, t, stop), sim)
-		})
-	}
+	run := perSimCases(t, managerOpts{})
 
 	run("a JS command app is registered for its bot with every field mapped", func(t *testing.T, ns string, sim *bitrixtest.Server) {
 		bot := portalWithBot(t, ns, sim)
@@ -154,7 +317,7 @@ func TestChatApp(t *testing.T) {
 		app.Spec.Context, app.Spec.AdminOnly, app.Spec.LivechatSupport = ptr("Bot"), ptr(true), ptr(true)
 		create(t, app)
 		waitReady(t, app)
-		assertKstatus(t, app)
+		assertInSync(t, app)
 
 		if app.Status.BotID != bot.Status.BotID || app.Status.AppID == 0 {
 			t.Fatalf("status botId %d appId %d, want bot %d and an app id", app.Status.BotID, app.Status.AppID, bot.Status.BotID)
@@ -210,7 +373,7 @@ func TestChatApp(t *testing.T) {
 		app.Spec.JSCommand = nil
 		app.Spec.Iframe = &b24v1.IframeApp{URL: "https://apps.example.com/frame", HashSecretRef: b24v1.KeyReference{Name: "frame-hash", Key: "hash"}}
 		create(t, app)
-		assertStalled(t, app, b24v1.ReasonInvalidSpec)
+		assertStalledWith(t, app, b24v1.ReasonInvalidSpec)
 		msg := condition(t, app, b24v1.ConditionReady).Message
 		for _, want := range []string{"frame-hash", "key hash", "exactly 32 characters"} {
 			if !strings.Contains(msg, want) {
@@ -224,9 +387,9 @@ func TestChatApp(t *testing.T) {
 			t.Errorf("imbot.app.register called %d times for an invalid hash", n)
 		}
 		// Fixing the Secret is enough: Secrets an object references are watched.
-		update(t, secret, func() { secret.Data = map[string][]byte{"hash": []byte(strings.Repeat("c", 32))} })
+		modify(t, secret, func() { secret.Data = map[string][]byte{"hash": []byte(strings.Repeat("c", 32))} })
 		waitReady(t, app)
-		assertKstatus(t, app)
+		assertInSync(t, app)
 	})
 
 	run("a forced resync only confirms the app; a spec change sends one update", func(t *testing.T, ns string, sim *bitrixtest.Server) {
@@ -236,7 +399,7 @@ func TestChatApp(t *testing.T) {
 		waitReady(t, app)
 
 		sim.ResetCalls()
-		waitHandled(t, app, reconcileNow(t, app))
+		waitReconciled(t, app, requestReconcile(t, app))
 		waitReady(t, app)
 		if got := methodsCalled(sim); !slices.Equal(got, []string{"imbot.app.register"}) {
 			t.Fatalf("forced resync called %v, want only the imbot.app.register that confirms the app", got)
@@ -246,7 +409,7 @@ func TestChatApp(t *testing.T) {
 		}
 
 		sim.ResetCalls()
-		update(t, app, func() { app.Spec.Translations[0].Title = "Help me" })
+		modify(t, app, func() { app.Spec.Translations[0].Title = "Help me" })
 		waitReady(t, app)
 		if got := methodsCalled(sim); !slices.Equal(got, []string{"imbot.app.update"}) {
 			t.Fatalf("spec change called %v, want one imbot.app.update", got)
@@ -267,7 +430,7 @@ func TestChatApp(t *testing.T) {
 		}
 
 		sim.ResetCalls()
-		waitHandled(t, app, reconcileNow(t, app))
+		waitReconciled(t, app, requestReconcile(t, app))
 		waitReady(t, app)
 		if app.Status.AppID == old || app.Status.AppID == 0 {
 			t.Fatalf("status.appId = %d, want a new id (old %d)", app.Status.AppID, old)
@@ -291,7 +454,7 @@ func TestChatApp(t *testing.T) {
 		if n := len(sim.Apps()); n != 0 {
 			t.Fatalf("%d apps left after the bot's deletion", n)
 		}
-		waitHandled(t, bot, reconcileNow(t, bot))
+		waitReconciled(t, bot, requestReconcile(t, bot))
 		waitReady(t, bot)
 		if bot.Status.BotID == oldBot {
 			t.Fatalf("bot kept id %d", oldBot)
