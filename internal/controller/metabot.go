@@ -1,0 +1,119 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+func init() {
+	extraControllers = append(extraControllers, func(s *setup) error {
+		// The Metabot and ScheduledJob controllers share one client per Metabot object.
+		mbs := &Metabots{Reader: s.mgr.GetAPIReader(), HTTPTimeout: s.opts.HTTPTimeout}
+		if err := s.metabot(mbs); err != nil {
+			return err
+		}
+		return s.scheduledJob(mbs)
+	})
+}
+
+func (s *setup) metabot(mbs *Metabots) error {
+	c := s.mgr.GetClient()
+	r := &Reconciler[*b24v1.Metabot]{
+		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "Metabot",
+		New:     func() *b24v1.Metabot { return &b24v1.Metabot{} },
+		Adapter: &metabotAdapter{client: c, metabots: mbs},
+	}
+	b := ctrl.NewControllerManagedBy(s.mgr).Named("metabot").
+		For(&b24v1.Metabot{}, forPredicates()).
+		WithOptions(s.controllerOptions()).
+		// A Metabot being deleted waits for its ScheduledJobs.
+		Watches(&b24v1.ScheduledJob{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name}}}
+		}), builder.WithPredicates(deletedOnly()))
+	return watchRefs(b, c, &b24v1.MetabotList{}).Complete(r)
+}
+
+// metabotAdapter makes a Metabot usable: it resolves the token and CA and builds the client.
+// Metabot has no cheap call to check a token, so Ready means "usable", not "accepted": a
+// refused token shows on the ScheduledJobs as AuthFailed.
+type metabotAdapter struct {
+	client   client.Client
+	metabots *Metabots
+}
+
+func (a *metabotAdapter) Orphan(*b24v1.Metabot) bool { return false }
+
+func (a *metabotAdapter) Connect(context.Context, *b24v1.Metabot) (External[*b24v1.Metabot], error) {
+	return &metabotExternal{a}, nil
+}
+
+type metabotExternal struct{ *metabotAdapter }
+
+func (e *metabotExternal) Observe(ctx context.Context, mb *b24v1.Metabot, _ bool) (Observation, error) {
+	c, err := e.metabots.Client(ctx, mb)
+	if err != nil {
+		return Observation{}, err
+	}
+	mb.Status.Endpoint = c.Endpoint()
+	return Observation{Exists: true, UpToDate: true, RequeueAfter: defaultResync,
+		Message: "Token and CA resolved; jobs are posted to " + c.Endpoint()}, nil
+}
+
+func (e *metabotExternal) Create(context.Context, *b24v1.Metabot) error { return nil }
+func (e *metabotExternal) Update(context.Context, *b24v1.Metabot) error { return nil }
+
+// Delete waits until no ScheduledJob uses the Metabot. Nothing remote belongs to a Metabot.
+func (e *metabotExternal) Delete(ctx context.Context, mb *b24v1.Metabot) error {
+	var jobs b24v1.ScheduledJobList
+	if err := e.client.List(ctx, &jobs, client.InNamespace(mb.Namespace), client.MatchingFields{refs.IndexMetabotRef: mb.Name}); err != nil {
+		return Retryable(b24v1.ReasonRemoteError, "list ScheduledJobs: %v", err)
+	}
+	if len(jobs.Items) > 0 {
+		names := make([]string, 0, len(jobs.Items))
+		for _, j := range jobs.Items {
+			names = append(names, j.Name)
+		}
+		slices.Sort(names)
+		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
+			Message: "waiting for the ScheduledJobs that use this Metabot to be deleted: " + strings.Join(names, ", ")}
+	}
+	e.metabots.Forget(client.ObjectKeyFromObject(mb))
+	return nil
+}
+
+// readyMetabot returns the named Metabot once it is Ready for its current generation.
+func readyMetabot(ctx context.Context, c client.Client, ns, name string) (*b24v1.Metabot, error) {
+	var mb b24v1.Metabot
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &mb); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s not found", name)
+		}
+		return nil, Retryable(b24v1.ReasonRemoteError, "read Metabot %s: %v", name, err)
+	}
+	if !mb.DeletionTimestamp.IsZero() {
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s is being deleted", name)
+	}
+	ready := meta.FindStatusCondition(mb.Status.Conditions, b24v1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || mb.Status.ObservedGeneration != mb.Generation {
+		reason := "not reconciled yet"
+		if ready != nil && ready.Status != metav1.ConditionTrue {
+			reason = ready.Reason
+		}
+		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s is not ready (%s)", name, reason)
+	}
+	return &mb, nil
+}

@@ -1,0 +1,151 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/metabot"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// Metabots builds and caches one Metabot client per Metabot object, rebuilt when the object's
+// spec or the content of its token Secret or CA ConfigMap changes, and one rate limiter per
+// Metabot bot (endpoint), shared by every object that points at the same bot.
+type Metabots struct {
+	// Reader reads Secrets and ConfigMaps from the API server, never from a cache.
+	Reader client.Reader
+	// HTTPTimeout bounds each request.
+	HTTPTimeout time.Duration
+
+	mu       sync.Mutex
+	clients  map[types.NamespacedName]*metabotClient
+	limiters map[string]*rate.Limiter
+}
+
+type metabotClient struct {
+	fingerprint string
+	client      *metabot.Client
+}
+
+// Client returns the Metabot object's client, building it when needed. It makes no remote
+// call. The error is an *Error (DependencyNotReady for a missing Secret, InvalidSpec for an
+// unusable token or CA).
+func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Client, error) {
+	token, ca, err := m.resolve(ctx, mb)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00", metabotURL(mb), mb.Spec.BotID, token)
+	h.Write(ca)
+	if rl := mb.Spec.RateLimit; rl != nil {
+		fmt.Fprintf(h, "\x00%d/%d", rl.RequestsPerSecond, rl.Burst)
+	}
+	fp := hex.EncodeToString(h.Sum(nil))
+
+	key := client.ObjectKeyFromObject(mb)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mc, ok := m.clients[key]; ok && mc.fingerprint == fp {
+		return mc.client, nil
+	}
+	opts := []metabot.Option{
+		metabot.WithLimiter(m.limiterLocked(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), mb.Spec.RateLimit)),
+		metabot.WithLabel(key.String()),
+	}
+	if m.HTTPTimeout > 0 {
+		opts = append(opts, metabot.WithTimeout(m.HTTPTimeout))
+	}
+	if len(ca) > 0 {
+		opts = append(opts, metabot.WithCABundle(ca))
+	}
+	c, err := metabot.New(metabotURL(mb), mb.Spec.BotID, token, opts...)
+	if err != nil {
+		// metabot.New never puts the token into its errors.
+		return nil, Stalled(b24v1.ReasonInvalidSpec, "build the Metabot client: %v", err)
+	}
+	if m.clients == nil {
+		m.clients = map[types.NamespacedName]*metabotClient{}
+	}
+	m.clients[key] = &metabotClient{fingerprint: fp, client: c}
+	return c, nil
+}
+
+// Forget drops a Metabot object's client.
+func (m *Metabots) Forget(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.clients, key)
+}
+
+// resolve reads the token and the CA bundle, validating them.
+func (m *Metabots) resolve(ctx context.Context, mb *b24v1.Metabot) (token string, ca []byte, err error) {
+	ref := mb.Spec.TokenSecretRef
+	raw, err := readSecretKey(ctx, m.Reader, mb.Namespace, ref)
+	if err != nil {
+		return "", nil, err
+	}
+	// A token pasted with a trailing newline is still the token.
+	token = strings.TrimSpace(string(raw))
+	if token == "" {
+		return "", nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is empty", ref.Name, ref.Key)
+	}
+	if src := mb.Spec.CABundle; src != nil {
+		b, err := readConfigMapKey(ctx, m.Reader, mb.Namespace, src.ConfigMapKeyRef)
+		if err != nil {
+			return "", nil, err
+		}
+		// An empty bundle means the system roots, as for a Portal.
+		if len(bytes.TrimSpace(b)) > 0 {
+			if err := checkPEM(b); err != nil {
+				return "", nil, Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
+			}
+			ca = b
+		}
+	}
+	return token, ca, nil
+}
+
+// limiterLocked returns the bot's limiter, retuned to the latest rateLimit seen for it.
+func (m *Metabots) limiterLocked(bot string, rl *b24v1.RateLimit) *rate.Limiter {
+	rps, burst := float64(refs.DefaultMetabotRPS), refs.DefaultMetabotBurst
+	if rl != nil {
+		rps, burst = float64(rl.RequestsPerSecond), int(rl.Burst)
+	}
+	if m.limiters == nil {
+		m.limiters = map[string]*rate.Limiter{}
+	}
+	l, ok := m.limiters[bot]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(rps), burst)
+		m.limiters[bot] = l
+		return l
+	}
+	if l.Limit() != rate.Limit(rps) {
+		l.SetLimit(rate.Limit(rps))
+	}
+	if l.Burst() != burst {
+		l.SetBurst(burst)
+	}
+	return l
+}
+
+// metabotURL is spec.url or the public platform.
+func metabotURL(mb *b24v1.Metabot) string {
+	if mb.Spec.URL != nil && *mb.Spec.URL != "" {
+		return string(*mb.Spec.URL)
+	}
+	return refs.DefaultMetabotURL
+}

@@ -1,0 +1,488 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/metabot"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// ScheduledJob sends Metabot jobs at most once each.
+//
+// Metabot offers no way to list, read or cancel a scheduled job, and a job sent twice runs
+// twice. So every send follows one protocol:
+//
+//  1. The attempt is recorded in status.attempt with an optimistic-lock status Update. If that
+//     write fails, nothing is sent.
+//  2. The job is sent.
+//  3. The outcome is recorded and the attempt cleared, again with an Update (retried on a
+//     conflict, re-reading the object).
+//
+// An attempt found at the start of a reconcile with no recorded outcome means the operator
+// stopped between 2 and 3: the job may or may not exist, and it is not sent again
+// (OutcomeUnknown) until the user asks for a resend with a new value of the b24ops.io/resend
+// annotation. The same holds for an ambiguous answer (a 5xx, a timeout or a reset after the
+// request was written). A definite failure (nothing can have been scheduled) clears the
+// attempt and is retried.
+//
+// A cron ScheduledJob runs the same protocol once per tick, with the tick time in the
+// attempt.
+
+// Tick reasons beyond the Ready reasons.
+const (
+	TickReasonResent = "Resent"
+)
+
+// sentOutcomes remembers outcomes this process knows but failed to record (step 3 failed), so
+// that a later reconcile of the same process records them instead of reporting
+// OutcomeUnknown. A new process has none: for it an unrecorded attempt is unknown.
+type sentOutcomes struct {
+	mu sync.Mutex
+	m  map[string]func(*b24v1.ScheduledJobStatus)
+}
+
+func attemptKey(uid types.UID, a *b24v1.SendAttempt) string {
+	k := string(uid) + "/" + strconv.FormatInt(a.StartedAt.Unix(), 10)
+	if a.ScheduleTime != nil {
+		k += "/" + strconv.FormatInt(a.ScheduleTime.Unix(), 10)
+	}
+	return k
+}
+
+func (s *sentOutcomes) put(uid types.UID, a *b24v1.SendAttempt, apply func(*b24v1.ScheduledJobStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]func(*b24v1.ScheduledJobStatus){}
+	}
+	s.m[attemptKey(uid, a)] = apply
+}
+
+func (s *sentOutcomes) has(uid types.UID, a *b24v1.SendAttempt) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[attemptKey(uid, a)] != nil
+}
+
+func (s *sentOutcomes) take(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.ScheduledJobStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := attemptKey(uid, a)
+	apply := s.m[k]
+	delete(s.m, k)
+	return apply
+}
+
+func (s *setup) scheduledJob(mbs *Metabots) error {
+	c := s.mgr.GetClient()
+	rec := s.mgr.GetEventRecorder("b24-operator")
+	r := &Reconciler[*b24v1.ScheduledJob]{
+		Client: c, Recorder: rec, Kind: "ScheduledJob",
+		// Decisions rest on the attempt written a moment ago, which the cache may not hold
+		// yet: read the object live.
+		Reader: s.mgr.GetAPIReader(),
+		New:    func() *b24v1.ScheduledJob { return &b24v1.ScheduledJob{} },
+		Adapter: &scheduledJobAdapter{client: c, reader: s.mgr.GetAPIReader(), metabots: mbs,
+			clock: s.opts.Clock, recorder: rec, sent: &sentOutcomes{}},
+	}
+	return ctrl.NewControllerManagedBy(s.mgr).Named("scheduledjob").
+		For(&b24v1.ScheduledJob{}, forPredicates()).
+		WithOptions(s.controllerOptions()).
+		// A Metabot becoming ready (or changing) brings its jobs along.
+		Watches(&b24v1.Metabot{}, byIndex(c, &b24v1.ScheduledJobList{}, refs.IndexMetabotRef)).
+		// A new token or CA brings back the jobs that failed with the old one, even when the
+		// Metabot's own status does not change.
+		Watches(&corev1.Secret{}, jobsOfMetabotsReading(c, refs.IndexSecrets), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Watches(&corev1.ConfigMap{}, jobsOfMetabotsReading(c, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Complete(r)
+}
+
+// jobsOfMetabotsReading maps a Secret or ConfigMap to the ScheduledJobs of the Metabots that
+// read it.
+func jobsOfMetabotsReading(c client.Client, field string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var mbs b24v1.MetabotList
+		if err := c.List(ctx, &mbs, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()}); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, mb := range mbs.Items {
+			var jobs b24v1.ScheduledJobList
+			if err := c.List(ctx, &jobs, client.InNamespace(mb.Namespace), client.MatchingFields{refs.IndexMetabotRef: mb.Name}); err != nil {
+				continue
+			}
+			for _, j := range jobs.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&j)})
+			}
+		}
+		return reqs
+	})
+}
+
+type scheduledJobAdapter struct {
+	client   client.Client
+	reader   client.Reader
+	metabots *Metabots
+	clock    Clock
+	recorder events.EventRecorder
+	sent     *sentOutcomes
+}
+
+// Orphan is always true: Metabot has no call to cancel a job, so deleting a ScheduledJob
+// leaves what it sent in place and makes no remote call.
+func (a *scheduledJobAdapter) Orphan(*b24v1.ScheduledJob) bool { return true }
+
+func (a *scheduledJobAdapter) Connect(ctx context.Context, j *b24v1.ScheduledJob) (External[*b24v1.ScheduledJob], error) {
+	e := &jobExternal{scheduledJobAdapter: a, now: a.clock.Now(), rv: j.ResourceVersion}
+	if j.Spec.Schedule != nil {
+		s, err := parseSchedule(*j.Spec.Schedule, deref(j.Spec.TimeZone))
+		if err != nil {
+			return nil, Stalled(b24v1.ReasonInvalidSpec, "%v", err)
+		}
+		e.sched = s
+		if deref(j.Spec.Suspend) {
+			return e, nil // a suspended schedule sends nothing
+		}
+	} else if !oneShotMaySend(j) && (j.Status.Attempt == nil || !a.sent.has(j.UID, j.Status.Attempt)) {
+		return e, nil // settled: no Metabot needed to say so
+	}
+	mb, err := readyMetabot(ctx, a.client, j.Namespace, j.Spec.MetabotRef.Name)
+	if err != nil {
+		return nil, err
+	}
+	if e.metabot, err = a.metabots.Client(ctx, mb); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// oneShotMaySend says whether a one-shot job may be sent in this reconcile.
+func oneShotMaySend(j *b24v1.ScheduledJob) bool {
+	st := j.Status
+	switch {
+	case st.Attempt != nil, st.Phase == b24v1.PhaseFailed:
+		return resendRequested(j) != ""
+	case st.Phase == b24v1.PhaseScheduled:
+		return false
+	}
+	return true
+}
+
+// resendRequested returns a value of the resend annotation not acted upon yet, or "".
+func resendRequested(j *b24v1.ScheduledJob) string {
+	v := j.Annotations[b24v1.ResendAnnotation]
+	if v == "" || v == j.Status.HandledResend {
+		return ""
+	}
+	return v
+}
+
+// jobExternal is one reconcile's view: what Observe decided to send, for Create.
+type jobExternal struct {
+	*scheduledJobAdapter
+	metabot metabot.Scheduler
+	sched   *cronSchedule
+	now     time.Time
+	// rv is the resourceVersion the next status Update expects.
+	rv string
+
+	// What Observe decided.
+	due    time.Time // one-shot: when the job is due to run
+	tick   time.Time // cron: the tick to send
+	resend string    // the resend annotation value being acted upon
+}
+
+func (e *jobExternal) Observe(ctx context.Context, j *b24v1.ScheduledJob, _ bool) (Observation, error) {
+	if e.sched != nil {
+		return e.observeCron(j)
+	}
+	return e.observeOnce(j)
+}
+
+func (e *jobExternal) Create(ctx context.Context, j *b24v1.ScheduledJob) error {
+	if e.sched != nil {
+		return e.sendTick(ctx, j)
+	}
+	return e.sendOnce(ctx, j)
+}
+
+// Update is never called: a sent job is never changed (Metabot cannot).
+func (e *jobExternal) Update(context.Context, *b24v1.ScheduledJob) error { return nil }
+
+// Delete is never called (Orphan).
+func (e *jobExternal) Delete(context.Context, *b24v1.ScheduledJob) error { return nil }
+
+// ---- one-shot ----
+
+func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
+	st := &j.Status
+	if st.Phase == "" {
+		st.Phase = b24v1.PhasePending
+	}
+	resend := resendRequested(j)
+	if a := st.Attempt; a != nil {
+		switch {
+		case st.Phase == b24v1.PhaseScheduled && st.ScheduledAt != nil && !st.ScheduledAt.Before(&a.StartedAt):
+			// The outcome made it into status after all; only the attempt was left behind.
+			st.Attempt = nil
+		default:
+			if apply := e.sent.take(j.UID, a); apply != nil {
+				apply(st) // this process knows the outcome; recording it had failed
+			} else if resend == "" {
+				return Observation{}, outcomeUnknown(j, "")
+			}
+		}
+	}
+	switch st.Phase {
+	case b24v1.PhaseScheduled:
+		if resend != "" {
+			st.HandledResend = resend
+			e.event(j, corev1.EventTypeNormal, "ResendIgnored", "The job was scheduled; there is nothing to resend (create a new ScheduledJob to run it again)")
+		}
+		return Observation{Exists: true, UpToDate: true, Message: scheduledMessage(st.RunAt)}, nil
+	case b24v1.PhaseFailed:
+		if resend == "" {
+			return Observation{}, stillFailed(j)
+		}
+	}
+	e.resend = resend
+	e.due = dueOf(j, e.now)
+	if e.metabot == nil {
+		// Connect saw nothing to send; the state changed since (a remembered outcome).
+		return Observation{}, Retryable(b24v1.ReasonProgressing, "sending the job")
+	}
+	due := mtime(e.due)
+	return Observation{Message: scheduledMessage(&due)}, nil
+}
+
+func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error {
+	job, err := jobFor(j)
+	if err != nil {
+		return err
+	}
+	attempt := &b24v1.SendAttempt{StartedAt: mtime(e.clock.Now())}
+	resend := resendRequested(j)
+	if err := e.recordAttempt(ctx, j, attempt, resend); err != nil {
+		return err
+	}
+	// run_after_sec is computed now, at the moment of sending, so the Metabot server's time
+	// zone never matters (run_at would be read in it). A time in the past is sent as 0.
+	switch s := j.Spec; {
+	case s.RunAt != nil:
+		job.RunAfterSec = metabot.RunAfter(s.RunAt.Sub(e.clock.Now()))
+	case s.RunAfter != nil:
+		job.RunAfterSec = metabot.RunAfter(s.RunAfter.Duration)
+	}
+	_, err = e.metabot.Schedule(ctx, job)
+	if err == nil {
+		at, due := mtime(e.clock.Now()), mtime(e.due)
+		return e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) {
+			st.Attempt = nil
+			st.Phase = b24v1.PhaseScheduled
+			st.ScheduledAt, st.RunAt = &at, &due
+		})
+	}
+	switch {
+	case metabot.IsAmbiguous(err):
+		// The attempt stays in status: it is what marks the outcome as unknown from now on.
+		return outcomeUnknown(j, shortError(err))
+	case metabot.IsPermanent(err):
+		msg := fmt.Sprintf("Metabot refused the job and nothing was scheduled (%s); to send it again, set the annotation %s to a new value", shortError(err), b24v1.ResendAnnotation)
+		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) {
+			st.Attempt = nil
+			st.Phase = b24v1.PhaseFailed
+		}); rerr != nil {
+			return rerr
+		}
+		return Stalled(b24v1.ReasonRemoteError, "%s", msg)
+	default:
+		// Nothing was scheduled: clear the attempt; the loop retries or waits for new
+		// credentials.
+		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil }); rerr != nil {
+			return rerr
+		}
+		return definiteFailure(err, 0)
+	}
+}
+
+// dueOf is when a one-shot job sent at now is due to run.
+func dueOf(j *b24v1.ScheduledJob, now time.Time) time.Time {
+	switch s := j.Spec; {
+	case s.RunAt != nil && s.RunAt.After(now):
+		return s.RunAt.Time
+	case s.RunAfter != nil:
+		return now.Add(s.RunAfter.Duration)
+	}
+	return now
+}
+
+func scheduledMessage(runAt *metav1.Time) string {
+	when := "now"
+	if runAt != nil {
+		when = runAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("Job scheduled in Metabot for %s; deleting this object cannot cancel it (Metabot has no cancel call)", when)
+}
+
+// outcomeUnknown is the stall of a job that may or may not have been scheduled. The message
+// stays the same from one reconcile to the next.
+func outcomeUnknown(j *b24v1.ScheduledJob, detail string) *Error {
+	if detail == "" {
+		if c := meta.FindStatusCondition(j.Status.Conditions, b24v1.ConditionReady); c != nil && c.Reason == b24v1.ReasonOutcomeUnknown {
+			return Stalled(b24v1.ReasonOutcomeUnknown, "%s", c.Message)
+		}
+		detail = "the operator stopped after sending it, before recording the answer"
+	}
+	return Stalled(b24v1.ReasonOutcomeUnknown, "%s", unknownMessage(detail))
+}
+
+func unknownMessage(detail string) string {
+	return fmt.Sprintf("The job was sent but its outcome is unknown (%s): it may or may not be scheduled in Metabot, so it is not sent again automatically; to send it once more, set the annotation %s to a new value", detail, b24v1.ResendAnnotation)
+}
+
+// stillFailed repeats the condition of a job Metabot refused.
+func stillFailed(j *b24v1.ScheduledJob) *Error {
+	if c := meta.FindStatusCondition(j.Status.Conditions, b24v1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
+		return Stalled(c.Reason, "%s", c.Message)
+	}
+	return Stalled(b24v1.ReasonRemoteError, "Metabot refused the job and nothing was scheduled; to send it again, set the annotation %s to a new value", b24v1.ResendAnnotation)
+}
+
+// definiteFailure is a send that certainly scheduled nothing: retried with backoff (or after
+// the Retry-After Metabot asked for), or, for a refused token, stalled until it changes.
+func definiteFailure(err error, stallRequeue time.Duration) *Error {
+	msg := shortError(err) + "; nothing was scheduled"
+	switch {
+	case metabot.IsAuth(err):
+		return &Error{Reason: b24v1.ReasonAuthFailed, Outcome: Stall, RequeueAfter: stallRequeue, Err: err,
+			Message: msg + ": Metabot refused the token; fix the Secret the Metabot references"}
+	case metabot.IsRateLimited(err):
+		return &Error{Reason: b24v1.ReasonRateLimited, Outcome: Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
+	}
+	return &Error{Reason: b24v1.ReasonRemoteError, Outcome: Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
+}
+
+// shortError is a metabot error without its package prefix.
+func shortError(err error) string {
+	var me *metabot.Error
+	if errors.As(err, &me) {
+		s := me.Error()
+		const prefix = "metabot: schedule job: "
+		if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+			return s[len(prefix):]
+		}
+		return s
+	}
+	return err.Error()
+}
+
+// ---- the at-most-once protocol ----
+
+// recordAttempt writes the attempt (and the resend value acted upon) with an optimistic
+// lock before anything is sent. Its failure means nothing is sent.
+func (e *jobExternal) recordAttempt(ctx context.Context, j *b24v1.ScheduledJob, a *b24v1.SendAttempt, resend string) error {
+	cp := j.DeepCopy()
+	cp.ResourceVersion = e.rv
+	cp.Status.Attempt = a
+	if resend != "" {
+		cp.Status.HandledResend = resend
+	}
+	if err := e.client.Status().Update(ctx, cp); err != nil {
+		if apierrors.IsConflict(err) {
+			return Retryable(b24v1.ReasonProgressing, "the ScheduledJob changed while a send was being prepared; nothing was sent, reading it again")
+		}
+		return Retryable(b24v1.ReasonRemoteError, "record the send attempt (nothing was sent): %v", err)
+	}
+	e.rv = cp.ResourceVersion
+	j.Status = *cp.Status.DeepCopy()
+	return nil
+}
+
+// recordOutcome applies the outcome of a send to status and writes it, re-reading the object
+// on a conflict. When the write fails for good the outcome is remembered in this process;
+// the attempt left in status makes a new process report OutcomeUnknown rather than send again.
+func (e *jobExternal) recordOutcome(ctx context.Context, j *b24v1.ScheduledJob, a *b24v1.SendAttempt, apply func(*b24v1.ScheduledJobStatus)) error {
+	apply(&j.Status)
+	cp := j.DeepCopy()
+	cp.ResourceVersion = e.rv
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := e.client.Status().Update(ctx, cp)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		fresh := &b24v1.ScheduledJob{}
+		if gerr := e.reader.Get(ctx, client.ObjectKeyFromObject(j), fresh); gerr != nil {
+			return gerr
+		}
+		if fa := fresh.Status.Attempt; fa == nil || attemptKey(j.UID, fa) != attemptKey(j.UID, a) {
+			return fmt.Errorf("the attempt in status changed meanwhile")
+		}
+		apply(&fresh.Status)
+		cp = fresh
+		return err
+	})
+	if err != nil {
+		e.sent.put(j.UID, a, apply)
+		return Retryable(b24v1.ReasonRemoteError, "record the outcome of a send: %v", err)
+	}
+	e.rv = cp.ResourceVersion
+	j.Status = *cp.Status.DeepCopy()
+	return nil
+}
+
+// jobFor translates the spec into a Metabot job (without its timing).
+func jobFor(j *b24v1.ScheduledJob) (metabot.Job, error) {
+	s := j.Spec
+	var job metabot.Job
+	target := func(kind metabot.TargetKind, t *b24v1.JobTarget) metabot.Target {
+		return metabot.Target{Kind: kind, ID: deref(t.ID), Code: deref(t.Code)}
+	}
+	switch {
+	case s.Script != nil:
+		job.Target = target(metabot.TargetScript, s.Script)
+	case s.Trigger != nil:
+		job.Target = target(metabot.TargetTrigger, s.Trigger)
+	case s.Broadcast != nil:
+		job.Target = target(metabot.TargetBroadcast, s.Broadcast)
+	}
+	job.LeadID, job.TicketID = deref(s.LeadID), deref(s.TicketID)
+	job.Periodic = deref(s.Periodic)
+	job.Condition = deref(s.Condition)
+	if s.Params != nil {
+		job.Params = s.Params.Raw
+	}
+	job.AddTags, job.RemoveTags = s.AddTags, s.RemoveTags
+	if err := job.Validate(); err != nil {
+		return job, Stalled(b24v1.ReasonInvalidSpec, "%v", err)
+	}
+	return job, nil
+}
+
+func (e *jobExternal) event(j *b24v1.ScheduledJob, typ, reason, msg string) {
+	if e.recorder != nil {
+		e.recorder.Eventf(j, nil, typ, reason, "Reconcile", "%s", msg)
+	}
+}
+
+// mtime is t as status holds it: UTC, whole seconds.
+func mtime(t time.Time) metav1.Time { return metav1.NewTime(t.UTC().Truncate(time.Second)) }
