@@ -240,7 +240,7 @@ func assertStalled(t *testing.T, obj controllerObject, reason string) {
 
 // oauthPortal creates an OAuth application on the simulator, a Secret with its tokens, a CA
 // ConfigMap and a Portal that refreshes against the simulator's token URL.
-func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server) (*b24v1.Portal, *corev1.Secret, bitrixtest.Tokens, string) {
+func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) (*b24v1.Portal, *corev1.Secret, bitrixtest.Tokens, string) {
 	t.Helper()
 	clientSecret := "cs-" + randomHex(t)
 	tokens := sim.AddOAuthApp(clientID, clientSecret)
@@ -260,6 +260,9 @@ func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server
 			Auth:     b24v1.PortalAuth{OAuth: &b24v1.OAuthAuth{ClientID: clientID, SecretRef: b24v1.LocalObjectReference{Name: name + "-oauth"}, TokenURL: ptr(sim.TokenURL())}},
 			CABundle: &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: name + "-ca", Key: "ca.crt"}},
 		},
+	}
+	for _, m := range mutate {
+		m(p)
 	}
 	create(t, p)
 	return p, sec, tokens, clientSecret
@@ -559,8 +562,15 @@ func TestChatBotNamespaceDeletionUnregistersBots(t *testing.T) {
 	if bots := sim.Bots(); len(bots) != 0 {
 		t.Fatalf("remote bots left after namespace deletion: %+v", bots)
 	}
-	if n := sim.CallCount("imbot.unregister"); n != 3 {
-		t.Errorf("imbot.unregister called %d times, want 3", n)
+	// A repeat from a stale cache answers BOT_ID_ERROR (already gone), which is harmless.
+	unregistered := 0
+	for _, c := range sim.Calls() {
+		if c.Method == "imbot.unregister" && c.ErrorCode == "" {
+			unregistered++
+		}
+	}
+	if unregistered != 3 {
+		t.Errorf("%d successful imbot.unregister calls, want 3", unregistered)
 	}
 }
 
