@@ -19,7 +19,11 @@ KUBE_SCORE_VERSION       ?= v1.20.0
 # The control plane for envtest and `make run` (kube-apiserver, etcd, kube-controller-manager)
 # is pinned in hack/tools/envtest/go.mod.
 ENVTEST_MOD := hack/tools/envtest/go.mod
-ENVTEST_STAMP := $(K8S_BIN)/.stamp-$(shell sha256sum $(ENVTEST_MOD) | cut -c1-16)
+ENVTEST_K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2; exit}' $(ENVTEST_MOD))
+ENVTEST_STAMP := $(K8S_BIN)/.stamp-$(shell cat $(ENVTEST_MOD) | sha256sum | cut -c1-16)-2
+# kube-apiserver built with `go build` reports v0.0.0; stamp the real version for clients
+# (helm's kubeVersion checks) that ask.
+K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(ENVTEST_K8S_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(ENVTEST_K8S_VERSION)))
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
@@ -57,20 +61,22 @@ bench: envtest-bins ## Benchmarks (requests per resync, time to Ready, at-most-o
 ##@ Development
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and the API reference (docs/api.md).
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(GO) run ./hack/apidocs
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC (and the chart's copy of the CRDs).
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=b24-operator-manager paths=./internal/... output:rbac:artifacts:config=config/rbac
-	@if [ -d charts/b24-operator/crds ]; then cp config/crd/bases/*.yaml charts/b24-operator/crds/; fi
+	rm -f charts/b24-operator/files/crds/*.yaml && cp config/crd/bases/*.yaml charts/b24-operator/files/crds/
+	@if [ -f config/webhook/manifests.yaml ]; then cp config/webhook/manifests.yaml charts/b24-operator/files/webhook/manifests.yaml; fi
 
 .PHONY: verify-generated
 verify-generated: ## Fail when committed generated files differ from what the generators produce.
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	files="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac"; \
-	[ -d charts/b24-operator/crds ] && files="$$files charts/b24-operator/crds"; \
+	files="$$files charts/b24-operator/files docs/api.md"; \
 	for f in $$files; do mkdir -p $$tmp/$$(dirname $$f); cp -r $$f $$tmp/$$f; done; \
 	$(MAKE) -s generate manifests; \
 	for f in $$files; do diff -ru $$tmp/$$f $$f || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }; done
@@ -101,8 +107,8 @@ $(ENVTEST_STAMP): $(ENVTEST_MOD)
 	@echo ">> building the control plane (kube-apiserver, etcd, kube-controller-manager) from $(ENVTEST_MOD); a few minutes the first time"
 	@mkdir -p $(K8S_BIN)
 	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/etcd go.etcd.io/etcd/server/v3
-	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
-	cd hack/tools/envtest && $(GO) build -o $(K8S_BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+	cd hack/tools/envtest && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(K8S_BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd hack/tools/envtest && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(K8S_BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 	@rm -f $(K8S_BIN)/.stamp-* && touch $@
 
 $(CONTROLLER_GEN):
