@@ -57,7 +57,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, workDir, "", timeout, exitWhenReady); err != nil {
+	if err := run(ctx, workDir, "", timeout, exitWhenReady, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
@@ -67,7 +67,9 @@ func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) 
 
 // run does the work; workDir is relative to the repository unless absolute, and bin (default
 // the repository's bin/) is where the operator and simulator binaries are built.
-func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWhenReady bool) error {
+// whenReady, if set, runs against the live objects once every sample is Ready.
+func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWhenReady bool,
+	whenReady func(ctx context.Context, c client.Client, applied []*unstructured.Unstructured) error) error {
 	root := testenv.RepoRoot()
 	if !filepath.IsAbs(workDir) {
 		workDir = filepath.Join(root, workDir)
@@ -158,6 +160,11 @@ func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWh
 		return errors.New("not every sample became Ready; see the table above and " + filepath.Join(workDir, "manager.log"))
 	}
 	step("every sample is Ready")
+	if whenReady != nil {
+		if err := whenReady(ctx, c, objs); err != nil {
+			return err
+		}
+	}
 	if exitWhenReady {
 		return nil
 	}
