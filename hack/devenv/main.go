@@ -141,6 +141,10 @@ func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWh
 		return err
 	}
 	c := env.Client
+	pristine := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		pristine[i] = o.DeepCopy() // Create overwrites o with the server's copy
+	}
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
@@ -161,7 +165,7 @@ func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWh
 	}
 	step("every sample is Ready")
 	if whenReady != nil {
-		if err := whenReady(ctx, c, objs); err != nil {
+		if err := whenReady(ctx, c, pristine); err != nil {
 			return err
 		}
 	}
