@@ -248,7 +248,7 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 		if a.ScheduleTime != nil {
 			tick = *a.ScheduleTime
 		}
-		if apply := e.sent.take(j.UID, a); apply != nil {
+		if apply := e.sent.get(j.UID, a); apply != nil {
 			apply(st)
 		} else if !sentAfter(st.History, tick, a.StartedAt) {
 			st.History = recordTick(st.History, b24v1.TickRecord{ScheduleTime: tick, Outcome: b24v1.TickFailed,

@@ -55,10 +55,17 @@ const (
 
 // sentOutcomes remembers outcomes this process knows but failed to record (step 3 failed), so
 // that a later reconcile of the same process records them instead of reporting
-// OutcomeUnknown. A new process has none: for it an unrecorded attempt is unknown.
+// OutcomeUnknown. A new process has none: for it an unrecorded attempt is unknown. Entries
+// stay until they are a day old, since this process cannot tell whether a later status
+// patch recorded them.
 type sentOutcomes struct {
 	mu sync.Mutex
-	m  map[string]func(*b24v1.ScheduledJobStatus)
+	m  map[string]sentOutcome
+}
+
+type sentOutcome struct {
+	apply func(*b24v1.ScheduledJobStatus)
+	at    time.Time
 }
 
 func attemptKey(uid types.UID, a *b24v1.SendAttempt) string {
@@ -73,24 +80,21 @@ func (s *sentOutcomes) put(uid types.UID, a *b24v1.SendAttempt, apply func(*b24v
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]func(*b24v1.ScheduledJobStatus){}
+		s.m = map[string]sentOutcome{}
 	}
-	s.m[attemptKey(uid, a)] = apply
+	for k, o := range s.m {
+		if time.Since(o.at) > 24*time.Hour {
+			delete(s.m, k)
+		}
+	}
+	s.m[attemptKey(uid, a)] = sentOutcome{apply: apply, at: time.Now()}
 }
 
-func (s *sentOutcomes) has(uid types.UID, a *b24v1.SendAttempt) bool {
+// get returns how to record the outcome of attempt a, or nil when this process does not know.
+func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.ScheduledJobStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m[attemptKey(uid, a)] != nil
-}
-
-func (s *sentOutcomes) take(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.ScheduledJobStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := attemptKey(uid, a)
-	apply := s.m[k]
-	delete(s.m, k)
-	return apply
+	return s.m[attemptKey(uid, a)].apply
 }
 
 func (s *setup) scheduledJob(mbs *Metabots) error {
@@ -163,7 +167,7 @@ func (a *scheduledJobAdapter) Connect(ctx context.Context, j *b24v1.ScheduledJob
 		if deref(j.Spec.Suspend) {
 			return e, nil // a suspended schedule sends nothing
 		}
-	} else if !oneShotMaySend(j) && (j.Status.Attempt == nil || !a.sent.has(j.UID, j.Status.Attempt)) {
+	} else if !oneShotMaySend(j) && (j.Status.Attempt == nil || a.sent.get(j.UID, j.Status.Attempt) == nil) {
 		return e, nil // settled: no Metabot needed to say so
 	}
 	mb, err := readyMetabot(ctx, a.client, j.Namespace, j.Spec.MetabotRef.Name)
@@ -246,7 +250,7 @@ func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
 			// The outcome made it into status after all; only the attempt was left behind.
 			st.Attempt = nil
 		default:
-			if apply := e.sent.take(j.UID, a); apply != nil {
+			if apply := e.sent.get(j.UID, a); apply != nil {
 				apply(st) // this process knows the outcome; recording it had failed
 			} else if resend == "" {
 				return Observation{}, outcomeUnknown(j, "")
