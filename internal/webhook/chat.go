@@ -1,0 +1,135 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-chat,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=chats,verbs=create;update,versions=v1alpha1,name=vchat.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
+
+// ChatValidator refuses two Chats with the same entity on one portal: the controller finds its
+// chat again by entity (imbot.chat.get), so both objects would manage the same remote chat.
+type ChatValidator struct {
+	reader client.Reader
+}
+
+// NewChatValidator reads ChatBots, Portals and Chats through r, which must not be a cache.
+func NewChatValidator(r client.Reader) *ChatValidator { return &ChatValidator{reader: r} }
+
+var _ admission.Validator[*b24v1.Chat] = &ChatValidator{}
+
+// ValidateCreate refuses a Chat whose entity another Chat on the same portal already uses.
+func (v *ChatValidator) ValidateCreate(ctx context.Context, chat *b24v1.Chat) (admission.Warnings, error) {
+	return v.validate(ctx, chat)
+}
+
+// ValidateUpdate checks again only when what locates the chat changes (entity and botRef are
+// immutable in the schema), so finalizer and spec edits of an existing Chat always pass.
+func (v *ChatValidator) ValidateUpdate(ctx context.Context, old, chat *b24v1.Chat) (admission.Warnings, error) {
+	if chat.DeletionTimestamp != nil || (equality.Semantic.DeepEqual(old.Spec.Entity, chat.Spec.Entity) && old.Spec.BotRef == chat.Spec.BotRef) {
+		return nil, nil
+	}
+	return v.validate(ctx, chat)
+}
+
+// ValidateDelete allows every delete.
+func (v *ChatValidator) ValidateDelete(context.Context, *b24v1.Chat) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admission.Warnings, error) {
+	r := &hostResolver{reader: v.reader, hosts: map[types.NamespacedName]string{}}
+	host, err := r.hostOf(ctx, chat.Namespace, chat.Spec.BotRef.Name)
+	if err != nil {
+		return nil, readError(err)
+	}
+	if host == "" {
+		// The ChatBot or its Portal does not exist yet: the controller waits for them.
+		return nil, nil
+	}
+	var chats b24v1.ChatList
+	if err := v.reader.List(ctx, &chats); err != nil {
+		return nil, readError(fmt.Errorf("list Chats: %w", err))
+	}
+	entityType, entityID := refs.ChatEntity(chat)
+	for i := range chats.Items {
+		o := &chats.Items[i]
+		if client.ObjectKeyFromObject(o) == client.ObjectKeyFromObject(chat) || (o.DeletionTimestamp != nil && o.Status.ChatID == 0) {
+			continue
+		}
+		if t, id := refs.ChatEntity(o); t != entityType || id != entityID {
+			continue
+		}
+		otherHost, err := r.hostOf(ctx, o.Namespace, o.Spec.BotRef.Name)
+		if err != nil {
+			return nil, readError(err)
+		}
+		if otherHost != host {
+			continue
+		}
+		name := o.Namespace + "/" + o.Name
+		if o.DeletionTimestamp != nil {
+			name += " (being deleted)"
+		}
+		return nil, invalid(chat, field.ErrorList{field.Invalid(field.NewPath("spec", "entity"), entityType+"/"+entityID, fmt.Sprintf(
+			"Chat %s already uses entity type %q id %q on portal %s; the entity identifies a chat on a portal, so set a different spec.entity",
+			name, entityType, entityID, host))})
+	}
+	return nil, nil
+}
+
+// hostResolver follows Chat → ChatBot (botRef) → Portal (portalRef) to the portal host,
+// remembering each ChatBot's answer for one admission.
+type hostResolver struct {
+	reader client.Reader
+	hosts  map[types.NamespacedName]string
+}
+
+// hostOf is the portal host of a ChatBot, or "" while the ChatBot or its Portal is missing.
+func (r *hostResolver) hostOf(ctx context.Context, namespace, bot string) (string, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: bot}
+	if h, ok := r.hosts[key]; ok {
+		return h, nil
+	}
+	host, err := r.lookup(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	r.hosts[key] = host
+	return host, nil
+}
+
+func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName) (string, error) {
+	var b b24v1.ChatBot
+	if err := r.reader.Get(ctx, key, &b); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("get ChatBot %s: %w", key, err)
+	}
+	var p b24v1.Portal
+	err := r.reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: b.Spec.PortalRef.Name}, &p)
+	switch {
+	case err == nil:
+		return refs.PortalHost(p.Spec.URL), nil
+	case !apierrors.IsNotFound(err):
+		return "", fmt.Errorf("get Portal %s/%s: %w", key.Namespace, b.Spec.PortalRef.Name, err)
+	}
+	// The Portal is gone but the bot may still be registered: its status remembers where.
+	if b.Status.BotID != 0 {
+		host, _, _ := strings.Cut(b.Status.ApplicationKey, "/")
+		return host, nil
+	}
+	return "", nil
+}

@@ -1,0 +1,209 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-chatbot,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=chatbots,verbs=create;update,versions=v1alpha1,name=vchatbot.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
+
+// pendingTTL is how long an admitted ChatBot that the API server does not list yet still counts.
+// The API server stores an object right after the validating webhooks answer (within their
+// timeouts), so a reservation older than this belongs to a create that failed later.
+const pendingTTL = 30 * time.Second
+
+// ChatBotValidator enforces the rules that span ChatBots: the bot limit and the one event
+// handler set of an application, and codes unique on a portal.
+type ChatBotValidator struct {
+	reader client.Reader
+	now    func() time.Time
+
+	// mu serializes ChatBot admissions in this replica, and pending remembers the bots it
+	// admitted until the API server lists them: without both, concurrent creates would each
+	// read the same count and all pass. Replicas do not share this, so creates spread over
+	// replicas can still race past the limit; the ChatBot controller is the final authority
+	// (it registers only the first maxBots in creation order).
+	mu      sync.Mutex
+	pending map[types.NamespacedName]pendingBot
+}
+
+type pendingBot struct {
+	bot   *b24v1.ChatBot
+	until time.Time
+}
+
+// NewChatBotValidator reads Portals and ChatBots through r, which must not be a cache.
+func NewChatBotValidator(r client.Reader) *ChatBotValidator {
+	return &ChatBotValidator{reader: r, now: time.Now, pending: map[types.NamespacedName]pendingBot{}}
+}
+
+var _ admission.Validator[*b24v1.ChatBot] = &ChatBotValidator{}
+
+// ValidateCreate refuses a ChatBot over its application's bot limit, with a code already used
+// on its portal, or with event handlers other than its application's.
+func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBot) (admission.Warnings, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	inv, err := v.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	portal := inv.portalOf(bot)
+	if portal == nil {
+		// GitOps applies objects in any order: the controller waits for the Portal and
+		// enforces the limit itself.
+		return admission.Warnings{fmt.Sprintf("Portal %s/%s does not exist yet: the bot limit, code and event handler checks run in the controller once it does",
+			bot.Namespace, bot.Spec.PortalRef.Name)}, nil
+	}
+	app := refs.ApplicationKey(portal)
+	others := inv.botsOf(app, client.ObjectKeyFromObject(bot))
+
+	var errs field.ErrorList
+	if limit := refs.MaxBots(portal); len(others) >= limit {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "portalRef"), fmt.Sprintf(
+			"application %s has reached its limit of %d ChatBots (spec.maxBots of Portal %s/%s): it is held by %s; delete one of them before adding another",
+			app, limit, portal.Namespace, portal.Name, inv.names(others))))
+	}
+	errs = append(errs, codeErrors(inv, bot)...)
+	errs = append(errs, handlerErrors(inv, app, bot, nil, others)...)
+	if len(errs) > 0 {
+		return nil, invalid(bot, errs)
+	}
+	if !dryRun(ctx) { // a server-side dry run (kubectl diff, Argo CD) stores nothing
+		v.pending[client.ObjectKeyFromObject(bot)] = pendingBot{bot: bot.DeepCopy(), until: v.now().Add(pendingTTL)}
+	}
+	return nil, nil
+}
+
+// ValidateUpdate refuses a change of event handlers that makes the bot differ from another
+// ChatBot of its application. Updates that leave the spec alone (finalizers, labels) and
+// updates of a bot being deleted always pass, so the controller can never be locked out.
+func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v1.ChatBot) (admission.Warnings, error) {
+	if bot.DeletionTimestamp != nil || equality.Semantic.DeepEqual(oldBot.Spec, bot.Spec) {
+		return nil, nil
+	}
+	if refs.ResolvedHandlers(oldBot) == refs.ResolvedHandlers(bot) && oldBot.Spec.Code == bot.Spec.Code {
+		return nil, nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	inv, err := v.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	app := inv.applicationOf(bot)
+	if app == "" {
+		return nil, nil
+	}
+	others := inv.botsOf(app, client.ObjectKeyFromObject(bot))
+	var errs field.ErrorList
+	if oldBot.Spec.Code != bot.Spec.Code { // immutable in the schema; checked in case that changes
+		errs = append(errs, codeErrors(inv, bot)...)
+	}
+	errs = append(errs, handlerErrors(inv, app, bot, oldBot, others)...)
+	if len(errs) > 0 {
+		return nil, invalid(bot, errs)
+	}
+	return nil, nil
+}
+
+// ValidateDelete allows every delete: the controller unregisters the bot.
+func (v *ChatBotValidator) ValidateDelete(context.Context, *b24v1.ChatBot) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// inventory reads the cluster and adds the bots admitted here that are not listed yet.
+// Called with v.mu held.
+func (v *ChatBotValidator) inventory(ctx context.Context) (*inventory, error) {
+	inv, err := readInventory(ctx, v.reader)
+	if err != nil {
+		return nil, readError(err)
+	}
+	listed := make(map[types.NamespacedName]bool, len(inv.bots))
+	for _, b := range inv.bots {
+		listed[client.ObjectKeyFromObject(b)] = true
+	}
+	now := v.now()
+	for key, p := range v.pending {
+		if listed[key] || now.After(p.until) {
+			delete(v.pending, key)
+			continue
+		}
+		inv.bots = append(inv.bots, p.bot)
+		inv.pending[key] = true
+	}
+	return inv, nil
+}
+
+func dryRun(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && req.DryRun != nil && *req.DryRun
+}
+
+// codeErrors refuses a code another ChatBot on the same portal uses. Bitrix24 looks a CODE up
+// across the whole portal, whatever application owns it: in the same application both objects
+// would manage one remote bot, in another one the second bot ends up CodeTaken (APP_ID_ERROR).
+func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
+	host := inv.hostOf(bot)
+	if host == "" {
+		return nil
+	}
+	for _, o := range inv.botsOnHost(host, client.ObjectKeyFromObject(bot)) {
+		if o.Spec.Code == bot.Spec.Code {
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "code"), bot.Spec.Code, fmt.Sprintf(
+				"code %q is already used by ChatBot %s (application %s); a bot code must be unique on the portal %s, across its applications",
+				bot.Spec.Code, inv.describe(o), inv.applicationOf(o), host))}
+		}
+	}
+	return nil
+}
+
+// handlerErrors refuses event handler URLs that differ from another ChatBot's of the same
+// application: Bitrix24 keeps one handler set per application, and registering a bot re-binds
+// it for all of them. On update (old != nil) only differences this change introduces count, so
+// an existing disagreement never blocks an unrelated edit.
+func handlerErrors(inv *inventory, app string, bot, old *b24v1.ChatBot, others []*b24v1.ChatBot) field.ErrorList {
+	mine := refs.ResolvedHandlers(bot).Required()
+	for _, o := range others {
+		theirs := refs.ResolvedHandlers(o).Required()
+		if mine == theirs || (old != nil && refs.ResolvedHandlers(old).Required() != theirs) {
+			continue
+		}
+		why := fmt.Sprintf("Bitrix24 keeps one set of event handlers per application (%s), so every ChatBot of it must use the same URLs", app)
+		if bot.Spec.EventHandler != nil {
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "eventHandler"), mine[0], fmt.Sprintf(
+				"differs from ChatBot %s, whose handlers are %s: %s", inv.describe(o), describeHandlers(theirs), why))}
+		}
+		var errs field.ErrorList
+		for i, event := range requiredEvents {
+			if mine[i] != theirs[i] {
+				errs = append(errs, field.Invalid(field.NewPath("spec", "eventHandlers", event), mine[i], fmt.Sprintf(
+					"the %s handler must be %q as on ChatBot %s: %s", event, theirs[i], inv.describe(o), why)))
+			}
+		}
+		return errs
+	}
+	return nil
+}
+
+// describeHandlers shows a bot's required handlers: one URL when they are all the same.
+func describeHandlers(h [3]string) string {
+	if h[0] == h[1] && h[1] == h[2] {
+		return fmt.Sprintf("%q", h[0])
+	}
+	return fmt.Sprintf("%s %q, %s %q, %s %q", requiredEvents[0], h[0], requiredEvents[1], h[1], requiredEvents[2], h[2])
+}
+
+// requiredEvents name the handlers of refs.Handlers.Required, in its order.
+var requiredEvents = [3]string{"messageAdd", "welcomeMessage", "botDelete"}

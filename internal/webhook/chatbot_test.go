@@ -1,0 +1,173 @@
+package webhook_test
+
+import (
+	"context"
+	"testing"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+)
+
+// app is one application (host + client id) with a namespace per team, the way the bot limit
+// sees the cluster.
+type app struct {
+	host, key string
+	ns1, ns2  string
+}
+
+func newApp(t *testing.T) *app {
+	host := uniqueHost(t)
+	return &app{host: host, key: host + "/bots", ns1: namespace(t), ns2: namespace(t)}
+}
+
+func (a *app) url() string { return "https://" + a.host }
+
+const (
+	hookA = "https://bots.acme.test/a"
+	hookB = "https://bots.acme.test/b"
+)
+
+func TestChatBotCreate(t *testing.T) {
+	cases := []struct {
+		name string
+		// given creates what exists before and returns the ChatBot to create and what the
+		// refusal must say (nil: admitted).
+		given func(t *testing.T, a *app) (*b24v1.ChatBot, []string)
+	}{
+		{"a bot under the limit is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 2), bot(a.ns1, "one", "acme", "one", hookA))
+			return bot(a.ns1, "two", "acme", "two", hookA), nil
+		}},
+		{"the bot over the limit is refused, naming the limit, the application and the bots that hold it", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 2), bot(a.ns1, "one", "acme", "one", hookA), bot(a.ns1, "two", "acme", "two", hookA))
+			return bot(a.ns1, "three", "acme", "three", hookA), []string{"spec.portalRef", "limit of 2 ChatBots", a.key, a.ns1 + "/one", a.ns1 + "/two", "spec.maxBots of Portal " + a.ns1 + "/acme"}
+		}},
+		{"the default limit is 5", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0))
+			for _, n := range []string{"b1", "b2", "b3", "b4", "b5"} {
+				mustCreate(t, bot(a.ns1, n, "acme", n, hookA))
+			}
+			return bot(a.ns1, "b6", "acme", "b6", hookA), []string{"limit of 5 ChatBots", a.ns1 + "/b5"}
+		}},
+		{"the limit is counted across namespaces and Portal objects of one application", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			// The second Portal spells the same application differently: upper case, :443.
+			mustCreate(t,
+				portal(a.ns1, "acme", a.url(), "bots", 3),
+				portal(a.ns2, "acme-too", "https://"+upper(a.host)+":443", "bots", 3),
+				bot(a.ns1, "one", "acme", "one", hookA), bot(a.ns1, "two", "acme", "two", hookA),
+				bot(a.ns2, "three", "acme-too", "three", hookA))
+			return bot(a.ns2, "four", "acme-too", "four", hookA), []string{"limit of 3 ChatBots", a.key, a.ns1 + "/one", a.ns1 + "/two", a.ns2 + "/three"}
+		}},
+		{"another client id on the same host is another application with its own limit", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), portal(a.ns1, "acme-other", a.url(), "other", 1), bot(a.ns1, "one", "acme", "one", hookA))
+			return bot(a.ns1, "two", "acme-other", "two", hookB), nil
+		}},
+		{"a bot being deleted that holds a remote bot still counts", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			old := bot(a.ns1, "old", "acme", "old", hookA)
+			old.Finalizers = []string{heldFinalizer}
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), old)
+			setBotID(t, old, 7, a.key)
+			deleteHeld(t, old)
+			return bot(a.ns1, "new", "acme", "new", hookA), []string{"limit of 1 ChatBots", a.ns1 + "/old (being deleted)"}
+		}},
+		{"a bot being deleted without a remote bot frees its place", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			old := bot(a.ns1, "old", "acme", "old", hookA)
+			old.Finalizers = []string{heldFinalizer}
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), old)
+			deleteHeld(t, old)
+			return bot(a.ns1, "new", "acme", "new", hookA), nil
+		}},
+		{"a registered bot whose Portal is gone still counts in the application it is registered in", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			orphan := bot(a.ns2, "orphan", "gone", "orphan", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), orphan)
+			setBotID(t, orphan, 9, a.key)
+			return bot(a.ns1, "new", "acme", "new", hookA), []string{"limit of 1 ChatBots", a.ns2 + "/orphan"}
+		}},
+		{"a bot whose Portal does not exist yet is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			return bot(a.ns1, "early", "not-yet", "early", hookA), nil
+		}},
+		{"the same code twice in one application is refused, naming the other bot", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
+			return bot(a.ns2, "helpdesk", "acme", "support", hookA), []string{"spec.code", `code "support" is already used by ChatBot ` + a.ns1 + "/support", a.key, "unique on the portal " + a.host}
+		}},
+		// Bitrix24 looks a CODE up across the portal: another application's bot would answer.
+		{"the same code in another application on the same portal is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns1, "other", a.url(), "other", 0), bot(a.ns1, "support", "acme", "support", hookA))
+			return bot(a.ns1, "helpdesk", "other", "support", hookB), []string{"spec.code", "ChatBot " + a.ns1 + "/support (application " + a.key + ")"}
+		}},
+		{"the same code on another portal is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns1, "globex", "https://globex-"+a.host, "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
+			return bot(a.ns1, "helpdesk", "globex", "support", hookB), nil
+		}},
+		{"a different event handler is refused, naming the bot and both URLs", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			return bot(a.ns2, "second", "acme", "second", hookB), []string{"spec.eventHandler", hookA, hookB, "ChatBot " + a.ns1 + "/first", "one set of event handlers per application"}
+		}},
+		{"eventHandlers that resolve to another bot's eventHandler are admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			b := bot(a.ns1, "second", "acme", "second", "")
+			b.Spec.EventHandler, b.Spec.EventHandlers = nil, handlers(hookA, hookA, hookA)
+			return b, nil
+		}},
+		{"eventHandlers differing in one event name that event's field", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			b := bot(a.ns1, "second", "acme", "second", "")
+			b.Spec.EventHandler, b.Spec.EventHandlers = nil, handlers(hookA, hookA, hookB)
+			return b, []string{"spec.eventHandlers.botDelete", "botDelete handler must be \"" + hookA + "\"", hookB, a.ns1 + "/first"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, want := tc.given(t, newApp(t))
+			expect(t, env.Client.Create(context.Background(), b), want)
+		})
+	}
+}
+
+func TestChatBotUpdate(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// given creates the bots and returns the one to update, the change, and the refusal.
+		given func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string)
+	}{
+		{"changing the event handler away from the application's is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns2, "second", "acme", "second", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), first, second)
+			return second, func(b *b24v1.ChatBot) { h := b24v1.HTTPSURL(hookB); b.Spec.EventHandler = &h },
+				[]string{"spec.eventHandler", hookA, hookB, a.ns1 + "/first"}
+		}},
+		{"changing the handler of an application's only bot is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			only := bot(a.ns1, "only", "acme", "only", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), only)
+			return only, func(b *b24v1.ChatBot) { h := b24v1.HTTPSURL(hookB); b.Spec.EventHandler = &h }, nil
+		}},
+		{"switching to the equivalent eventHandlers form is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "second", "acme", "second", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, second)
+			return second, func(b *b24v1.ChatBot) { b.Spec.EventHandler, b.Spec.EventHandlers = nil, handlers(hookA, hookA, hookA) }, nil
+		}},
+		// The two bots disagree because the second was created before its Portal existed: an
+		// existing disagreement must not block edits that do not touch the handlers, nor the
+		// controller's finalizer.
+		{"an edit that leaves the handlers alone passes despite an existing disagreement", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, late := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "late", "acme-late", "late", hookB)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, late, portal(a.ns1, "acme-late", a.url(), "bots", 0))
+			return late, func(b *b24v1.ChatBot) { n := "Renamed"; b.Spec.Properties.Name = &n }, nil
+		}},
+		{"a finalizer added to a bot over the limit passes", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, late := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "late", "acme-late", "late", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), first, late, portal(a.ns1, "acme-late", a.url(), "bots", 1))
+			return late, func(b *b24v1.ChatBot) { b.Finalizers = append(b.Finalizers, b24v1.Finalizer) }, nil
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, change, want := tc.given(t, newApp(t))
+			if err := env.Client.Get(ctx, keyOf(b), b); err != nil {
+				t.Fatal(err)
+			}
+			change(b)
+			expect(t, env.Client.Update(ctx, b), want)
+		})
+	}
+}

@@ -1,0 +1,72 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
+)
+
+// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-portal,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=portals,verbs=update,versions=v1alpha1,name=vportal.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
+
+// PortalValidator refuses moving a Portal to another application while ChatBots use it: their
+// remote bots belong to the old application, and the controller could neither update nor
+// unregister them through the new one.
+type PortalValidator struct {
+	reader client.Reader
+}
+
+// NewPortalValidator reads ChatBots through r, which must not be a cache.
+func NewPortalValidator(r client.Reader) *PortalValidator { return &PortalValidator{reader: r} }
+
+var _ admission.Validator[*b24v1.Portal] = &PortalValidator{}
+
+// ValidateCreate allows every Portal: two Portals of one application share its bot limit,
+// which the ChatBot rules count.
+func (v *PortalValidator) ValidateCreate(context.Context, *b24v1.Portal) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// ValidateUpdate refuses a change of host or client id while ChatBots use the Portal.
+func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1.Portal) (admission.Warnings, error) {
+	from, to := refs.ApplicationKey(old), refs.ApplicationKey(portal)
+	if portal.DeletionTimestamp != nil || from == to {
+		return nil, nil
+	}
+	inv, err := readInventory(ctx, v.reader)
+	if err != nil {
+		return nil, readError(err)
+	}
+	bots := inv.botsOfPortal(client.ObjectKeyFromObject(portal))
+	if len(bots) == 0 {
+		return nil, nil
+	}
+	path := field.NewPath("spec", "url")
+	if refs.PortalHost(old.Spec.URL) == refs.PortalHost(portal.Spec.URL) {
+		path = clientIDPath(portal)
+	}
+	return nil, invalid(portal, field.ErrorList{field.Forbidden(path, fmt.Sprintf(
+		"this change moves the Portal from application %s to %s while ChatBots use it: %s; their bots are registered in %s, so delete them first, or create a new Portal for %s",
+		from, to, inv.names(bots), from, to))})
+}
+
+// ValidateDelete allows every delete: the Portal's finalizer keeps it until its bots are gone.
+func (v *PortalValidator) ValidateDelete(context.Context, *b24v1.Portal) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func clientIDPath(p *b24v1.Portal) *field.Path {
+	auth := field.NewPath("spec", "auth")
+	switch {
+	case p.Spec.Auth.Webhook != nil:
+		return auth.Child("webhook", "clientId")
+	case p.Spec.Auth.OAuth != nil:
+		return auth.Child("oauth", "clientId")
+	}
+	return auth
+}

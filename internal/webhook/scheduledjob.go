@@ -1,0 +1,97 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	_ "time/tzdata" // the zone database in the binary: admission must not depend on the image's
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+)
+
+// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-scheduledjob,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=scheduledjobs,verbs=create;update,versions=v1alpha1,name=vscheduledjob.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
+
+// ScheduledJobValidator checks what the schema can only approximate: that the cron expression
+// parses the way the controller will parse it and that the time zone exists in the operator's
+// zone database. It reads nothing from the cluster.
+type ScheduledJobValidator struct{}
+
+var _ admission.Validator[*b24v1.ScheduledJob] = ScheduledJobValidator{}
+
+// ValidateCreate refuses an unparsable schedule or an unknown time zone.
+func (ScheduledJobValidator) ValidateCreate(_ context.Context, job *b24v1.ScheduledJob) (admission.Warnings, error) {
+	if errs := scheduleErrors(job, nil); len(errs) > 0 {
+		return nil, invalid(job, errs)
+	}
+	return nil, nil
+}
+
+// ValidateUpdate checks the schedule and time zone only when they change, so a job stored
+// before a rule existed can still be edited, suspended or deleted.
+func (ScheduledJobValidator) ValidateUpdate(_ context.Context, old, job *b24v1.ScheduledJob) (admission.Warnings, error) {
+	if job.DeletionTimestamp != nil {
+		return nil, nil
+	}
+	if errs := scheduleErrors(job, old); len(errs) > 0 {
+		return nil, invalid(job, errs)
+	}
+	return nil, nil
+}
+
+// ValidateDelete allows every delete.
+func (ScheduledJobValidator) ValidateDelete(context.Context, *b24v1.ScheduledJob) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func scheduleErrors(job, old *b24v1.ScheduledJob) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	if s := job.Spec.Schedule; s != nil && (old == nil || !equalPtr(old.Spec.Schedule, s)) {
+		if err := ParseSchedule(*s); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("schedule"), *s, err.Error()))
+		}
+	}
+	if tz := job.Spec.TimeZone; tz != nil && (old == nil || !equalPtr(old.Spec.TimeZone, tz)) {
+		if _, err := LoadTimeZone(*tz); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("timeZone"), *tz, err.Error()))
+		}
+	}
+	return errs
+}
+
+// ParseSchedule parses a schedule the way the controller does: a standard five-field cron
+// expression or a descriptor such as @daily, with the zone given only by spec.timeZone.
+func ParseSchedule(s string) error {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return fmt.Errorf("must not set a time zone inside the cron expression: use spec.timeZone")
+	}
+	if _, err := cron.ParseStandard(s); err != nil {
+		return fmt.Errorf("must be a standard 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @daily: %v", err)
+	}
+	return nil
+}
+
+// LoadTimeZone loads an IANA zone. "Local" is refused: it would mean the operator pod's zone,
+// which nobody applying the manifest controls.
+func LoadTimeZone(name string) (*time.Location, error) {
+	if name == "Local" || name == "" {
+		return nil, fmt.Errorf("must be an IANA time zone such as Europe/Moscow or UTC, not %q", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("must be a known IANA time zone such as Europe/Moscow or UTC: %v", err)
+	}
+	return loc, nil
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
