@@ -699,6 +699,70 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	}
 }
 
+// A Secret that lags one rotation behind the client (the write of the newest tokens is still
+// in flight) is the client's own past, not a new authorization: the Portal keeps its client
+// instead of rebuilding it from the dead refresh token the Secret still shows.
+func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
+	sim := bitrixtest.NewServer()
+	defer sim.Close()
+	var slowSecretWrites atomic.Bool
+	slow := func(c client.Client) client.Client {
+		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
+			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				if s, ok := obj.(*corev1.Secret); ok && slowSecretWrites.Load() && len(s.Data["refreshToken"]) > 0 {
+					time.Sleep(2 * time.Second)
+				}
+				return c.Update(ctx, obj, opts...)
+			},
+		})
+	}
+	ns, _, _ := botTest(t, managerOpts{newClient: slow})
+	const clientID = "local.oauth-lag"
+	portal, secret, _, _ := oauthPortal(t, ns, "acme", clientID, sim)
+	a, b := chatBot(ns, "a", "acme", "a"), chatBot(ns, "b", "acme", "b")
+	create(t, a, b)
+	waitReady(t, a)
+	waitReady(t, b)
+
+	// First rotation, saved promptly.
+	sim.ExpireAccessTokens()
+	waitHandled(t, a, reconcileNow(t, a))
+	waitReady(t, a)
+	if n := sim.RefreshCount(clientID); n != 1 {
+		t.Fatalf("%d refreshes after the first expiry, want 1", n)
+	}
+	eventually(t, 10*time.Second, "first rotation saved", func() (bool, string) {
+		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(secret), secret)
+		return string(secret.Data["accessToken"]) != "" && sim.RefreshCount(clientID) == 1, ""
+	})
+
+	// Second rotation, whose write to the Secret takes a while: meanwhile another bot's
+	// reconcile reads the Secret, which still holds the first rotation's tokens.
+	slowSecretWrites.Store(true)
+	sim.ExpireAccessTokens()
+	reconcileNow(t, a)
+	eventually(t, 10*time.Second, "second refresh", func() (bool, string) {
+		return sim.RefreshCount(clientID) == 2, fmt.Sprint(sim.RefreshCount(clientID))
+	})
+	bv := reconcileNow(t, b)
+	waitHandled(t, b, bv)
+	waitReady(t, b)
+	waitReady(t, a)
+	slowSecretWrites.Store(false)
+	waitHandled(t, portal, reconcileNow(t, portal))
+	waitReady(t, portal)
+	if n := sim.RefreshCount(clientID); n != 2 {
+		t.Fatalf("%d refreshes after two expiries, want 2", n)
+	}
+	for _, obj := range []client.Object{portal, a, b} {
+		for _, e := range recordedEvents(t, obj) {
+			if e.Reason == b24v1.ReasonAuthFailed {
+				t.Errorf("%s: AuthFailed event: %s", obj.GetName(), e.Note)
+			}
+		}
+	}
+}
+
 // No token, client secret or webhook code ever reaches the manager log, an Event or a status,
 // through success, auth failures, transport failures and token refreshes.
 func TestChatBotNeverLeaksCredentials(t *testing.T) {

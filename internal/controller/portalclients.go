@@ -49,8 +49,11 @@ type Portals struct {
 type portalClient struct {
 	fingerprint string
 	client      *bitrix.Client
-	// tokens are what the Secret held, or what the client wrote back, when it was built.
-	refreshToken string
+	// ownRefreshTokens are the refresh token the client was built with and those it wrote back
+	// itself (guarded by Portals.mu). A Secret holding one of them lags behind the client (the
+	// write of a newer rotation may still be in flight): it is not a new authorization, and a
+	// client rebuilt from it would hold a refresh token Bitrix24 already retired.
+	ownRefreshTokens map[string]bool
 	// checkedAt is when the credentials last passed the auth check.
 	checkedAt time.Time
 }
@@ -71,10 +74,11 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	if pc, ok := p.clients[key]; ok && pc.fingerprint == creds.fingerprint {
 		// An OAuth client keeps its own rotated tokens; it is rebuilt only when someone
 		// else (a new authorization) put a different refresh token into the Secret.
-		if creds.oauth == nil || creds.oauth.RefreshToken == pc.client.Tokens().RefreshToken || creds.oauth.RefreshToken == pc.refreshToken {
+		if creds.oauth == nil || creds.oauth.RefreshToken == pc.client.Tokens().RefreshToken || pc.ownRefreshTokens[creds.oauth.RefreshToken] {
 			return pc.client, nil
 		}
 	}
+	pc := &portalClient{fingerprint: creds.fingerprint}
 	host := refs.PortalHost(portal.Spec.URL)
 	opts := []bitrix.Option{
 		bitrix.WithLimiter(p.limiterLocked(host, portal.Spec.RateLimit)),
@@ -94,17 +98,23 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		if o.TokenURL != nil {
 			tokenURL = *o.TokenURL
 		}
-		store := &secretTokenStore{r: p.Reader, c: p.Writer, key: types.NamespacedName{Namespace: portal.Namespace, Name: o.SecretRef.Name}}
+		pc.ownRefreshTokens = map[string]bool{creds.oauth.RefreshToken: true}
+		store := &secretTokenStore{r: p.Reader, c: p.Writer, key: types.NamespacedName{Namespace: portal.Namespace, Name: o.SecretRef.Name},
+			saved: func(refreshToken string) {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if len(pc.ownRefreshTokens) >= maxOwnRefreshTokens {
+					clear(pc.ownRefreshTokens) // only the recent ones can still be in the Secret
+				}
+				pc.ownRefreshTokens[refreshToken] = true
+			}}
 		opts = append(opts, bitrix.WithOAuth(portal.Spec.URL, o.ClientID, creds.clientSecret, tokenURL, *creds.oauth, store))
 	}
 	c, err := bitrix.New(opts...)
 	if err != nil {
 		return nil, Stalled(b24v1.ReasonInvalidSpec, "build the Bitrix24 client: %v", err)
 	}
-	pc := &portalClient{fingerprint: creds.fingerprint, client: c}
-	if creds.oauth != nil {
-		pc.refreshToken = creds.oauth.RefreshToken
-	}
+	pc.client = c
 	p.clients[key] = pc
 	return c, nil
 }
@@ -274,10 +284,15 @@ type secretTokenStore struct {
 	r   client.Reader
 	c   client.Client
 	key types.NamespacedName
+	// saved is told each refresh token written to the Secret.
+	saved func(refreshToken string)
 }
 
+// maxOwnRefreshTokens bounds portalClient.ownRefreshTokens (one token per hour of uptime).
+const maxOwnRefreshTokens = 16
+
 func (s *secretTokenStore) SaveTokens(ctx context.Context, t bitrix.Tokens) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var sec corev1.Secret
 		if err := s.r.Get(ctx, s.key, &sec); err != nil {
 			return err
@@ -292,6 +307,10 @@ func (s *secretTokenStore) SaveTokens(ctx context.Context, t bitrix.Tokens) erro
 		}
 		return s.c.Update(ctx, &sec)
 	})
+	if err == nil && s.saved != nil {
+		s.saved(t.RefreshToken)
+	}
+	return err
 }
 
 // holdRefs puts (or, with hold false, takes) the in-use finalizer on the Secret and ConfigMap
