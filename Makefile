@@ -69,13 +69,14 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and the API reference (d
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC (and the chart's copy of the CRDs).
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=b24-operator-manager paths=./internal/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
 	rm -f charts/b24-operator/files/crds/*.yaml && cp config/crd/bases/*.yaml charts/b24-operator/files/crds/
 	@if [ -f config/webhook/manifests.yaml ]; then cp config/webhook/manifests.yaml charts/b24-operator/files/webhook/manifests.yaml; fi
 
 .PHONY: verify-generated
 verify-generated: ## Fail when committed generated files differ from what the generators produce.
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	files="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac"; \
+	files="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/webhook"; \
 	files="$$files charts/b24-operator/files docs/api.md"; \
 	for f in $$files; do mkdir -p $$tmp/$$(dirname $$f); cp -r $$f $$tmp/$$f; done; \
 	$(MAKE) -s generate manifests; \

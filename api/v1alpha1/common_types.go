@@ -14,6 +14,10 @@ const (
 	ReconcileRequestedAtAnnotation = "b24ops.io/reconcile-requested-at"
 	// ResendAnnotation: a new value asks a ScheduledJob stalled with OutcomeUnknown to send again.
 	ResendAnnotation = "b24ops.io/resend"
+	// MigrateHandlersAnnotation set to "true" on a ChatBot lets an update move its event
+	// handlers away from the URLs the other ChatBots of its application use (a migration of
+	// the application's single handler set, one bot at a time).
+	MigrateHandlersAnnotation = "b24ops.io/migrate-handlers"
 )
 
 // Condition types. Ready is always present; Reconciling and Stalled only while True.

@@ -111,11 +111,21 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	if oldBot.Spec.Code != bot.Spec.Code { // immutable in the schema; checked in case that changes
 		errs = append(errs, codeErrors(inv, bot)...)
 	}
-	errs = append(errs, handlerErrors(inv, app, bot, oldBot, others)...)
+	var warnings admission.Warnings
+	if bot.Annotations[b24v1.MigrateHandlersAnnotation] == "true" {
+		// Moving an application to new URLs means changing every bot, one at a time: the
+		// annotation lets the first ones through while the others still hold the old URLs.
+		// Bitrix24 applies the handlers of the latest register or update to the application.
+		if len(handlerErrors(inv, app, bot, oldBot, others)) > 0 {
+			warnings = append(warnings, fmt.Sprintf("event handlers now differ from other ChatBots of application %s: update them to the same URLs", app))
+		}
+	} else {
+		errs = append(errs, handlerErrors(inv, app, bot, oldBot, others)...)
+	}
 	if len(errs) > 0 {
 		return nil, invalid(bot, errs)
 	}
-	return nil, nil
+	return warnings, nil
 }
 
 // ValidateDelete allows every delete: the controller unregisters the bot.

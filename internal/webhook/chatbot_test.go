@@ -136,6 +136,15 @@ func TestChatBotUpdate(t *testing.T) {
 			return second, func(b *b24v1.ChatBot) { h := b24v1.HTTPSURL(hookB); b.Spec.EventHandler = &h },
 				[]string{"spec.eventHandler", hookA, hookB, a.ns1 + "/first"}
 		}},
+		{"changing the event handler with the migrate-handlers annotation is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "second", "acme", "second", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, second)
+			return second, func(b *b24v1.ChatBot) {
+				h := b24v1.HTTPSURL(hookB)
+				b.Spec.EventHandler = &h
+				b.Annotations = map[string]string{b24v1.MigrateHandlersAnnotation: "true"}
+			}, nil
+		}},
 		{"changing the handler of an application's only bot is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
 			only := bot(a.ns1, "only", "acme", "only", hookA)
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), only)
