@@ -19,8 +19,10 @@ type botListEntry struct {
 }
 
 // BotList returns the Portal's bot list, calling imbot.bot.list only when the last answer is
-// older than maxAge (or force is set).
+// older than maxAge. With force it returns a list read after the call began: concurrent
+// forced readers share one fresh call.
 func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitrix.Client, maxAge time.Duration, force bool) (map[int]bitrix.BotInfo, error) {
+	asked := time.Now()
 	p.mu.Lock()
 	if p.lists == nil {
 		p.lists = map[types.NamespacedName]*botListEntry{}
@@ -36,14 +38,16 @@ func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitr
 	// share, the one answer.
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !force && e.bots != nil && time.Since(e.fetched) < maxAge {
+	if e.bots != nil && (e.fetched.After(asked) || !force && time.Since(e.fetched) < maxAge) {
 		return e.bots, nil
 	}
+	// fetched is when the call started: the answer shows nothing older than that.
+	started := time.Now()
 	bots, err := c.BotList(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e.bots, e.fetched = bots, time.Now()
+	e.bots, e.fetched = bots, started
 	return bots, nil
 }
 

@@ -115,7 +115,9 @@ func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) error {
 		return err
 	}
 	key := client.ObjectKeyFromObject(e.portal)
-	list, err := e.portals.BotList(ctx, key, e.bitrix, time.Minute, false)
+	// A fresh list: with a cached one, a CODE another application registered since would be
+	// taken for a new bot of ours (register returns its BOT_ID) and never reported CodeTaken.
+	list, err := e.portals.BotList(ctx, key, e.bitrix, 0, true)
 	if err != nil {
 		return err
 	}

@@ -911,6 +911,23 @@ func TestChatBotBehaviour(t *testing.T) {
 			}
 			assertKstatus(t, owned)
 		}},
+		{"a CODE another application registered after this Portal's bot list was read still stalls with CodeTaken", func(t *testing.T, ns string) {
+			webhookPortal(t, ns, "late", "late-app", sim)
+			first := chatBot(ns, "first", "late", "late-first")
+			create(t, first)
+			waitReady(t, first) // the Portal's bot list is now cached
+			webhookPortal(t, ns, "rival", "rival-app", sim)
+			rivals := chatBot(ns, "rivals", "rival", "late-code")
+			create(t, rivals)
+			waitReady(t, rivals)
+
+			mine := chatBot(ns, "mine", "late", "late-code")
+			create(t, mine)
+			assertStalled(t, mine, b24v1.ReasonCodeTaken)
+			if mine.Status.BotID != 0 {
+				t.Errorf("botId = %d: the other application's bot was claimed", mine.Status.BotID)
+			}
+		}},
 		{"deletionPolicy Orphan leaves the bot remotely", func(t *testing.T, ns string) {
 			webhookPortal(t, ns, "acme", "orphan-app", sim)
 			b := chatBot(ns, "keep", "acme", "keep-me")
