@@ -284,7 +284,12 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 	}
 	st.Phase = b24v1.PhaseActive
 	message := fmt.Sprintf("A Metabot job is sent at every tick of %q (%s); deleting this object cannot cancel jobs already sent", s.expr, s.zone())
-	until := func(t time.Time) time.Duration { return max(t.Sub(now), time.Millisecond) }
+	until := func(t time.Time) time.Duration {
+		if t.IsZero() {
+			return defaultResync // no tick within five years: nothing to wait for
+		}
+		return max(t.Sub(now), time.Millisecond)
+	}
 
 	// A resend asks for the newest tick again when its send failed; due ticks wait for the
 	// reconcile right after.
@@ -352,6 +357,9 @@ func (e *jobExternal) sendTick(ctx context.Context, j *b24v1.ScheduledJob) error
 		}
 	}
 	stallUntilNext := max(next.Sub(e.clock.Now()), time.Millisecond)
+	if next.IsZero() {
+		stallUntilNext = 0
+	}
 
 	_, err = e.metabot.Schedule(ctx, job)
 	switch {
@@ -406,6 +414,9 @@ func deadlineOf(j *b24v1.ScheduledJob) *time.Duration {
 }
 
 func ptrTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
 	m := mtime(t)
 	return &m
 }

@@ -26,7 +26,7 @@ func at(t *testing.T, s string) time.Time {
 	return v
 }
 
-func TestParseScheduleRefuses(t *testing.T) {
+func TestCronParseRefuses(t *testing.T) {
 	cases := []struct {
 		name, expr, tz, want string
 	}{
@@ -49,7 +49,7 @@ func TestParseScheduleRefuses(t *testing.T) {
 	}
 }
 
-func TestScheduleNext(t *testing.T) {
+func TestCronNext(t *testing.T) {
 	cases := []struct {
 		name, expr, tz, from string
 		want                 []string
@@ -85,7 +85,7 @@ func TestScheduleNext(t *testing.T) {
 
 // A daily tick at 09:00 Europe/Berlin fires exactly once on each day of 2026, at 09:00 local,
 // across both DST transitions (29 March and 25 October).
-func TestScheduleDailyBerlinAcrossDST(t *testing.T) {
+func TestCronDailyBerlinAcrossDST(t *testing.T) {
 	s := mustSchedule(t, "0 9 * * *", "Europe/Berlin")
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	perDay := map[string]int{}
@@ -129,7 +129,7 @@ func TestScheduleDailyBerlinAcrossDST(t *testing.T) {
 	}
 }
 
-func TestPlan(t *testing.T) {
+func TestCronPlan(t *testing.T) {
 	minutes := func(n int) *time.Duration { d := time.Duration(n) * time.Minute; return &d }
 	cases := []struct {
 		name          string
@@ -217,7 +217,7 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestRecordTickIsBoundedNewestFirstAndReplacesTheSameTick(t *testing.T) {
+func TestCronHistoryIsBoundedNewestFirstAndReplacesTheSameTick(t *testing.T) {
 	var h []b24v1.TickRecord
 	base := at(t, "2026-05-01T00:00:00Z")
 	for i := 0; i < 15; i++ {

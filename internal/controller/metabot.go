@@ -70,7 +70,7 @@ func (e *metabotExternal) Observe(ctx context.Context, mb *b24v1.Metabot, _ bool
 	}
 	mb.Status.Endpoint = c.Endpoint()
 	return Observation{Exists: true, UpToDate: true, RequeueAfter: defaultResync,
-		Message: "Token and CA resolved; jobs are posted to " + c.Endpoint()}, nil
+		Message: "Token resolved; jobs are posted to " + c.Endpoint() + " (Metabot has no auth check: the first job sent tests the token)"}, nil
 }
 
 func (e *metabotExternal) Create(context.Context, *b24v1.Metabot) error { return nil }

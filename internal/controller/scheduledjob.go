@@ -2,9 +2,9 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,17 +245,16 @@ func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
 	}
 	resend := resendRequested(j)
 	if a := st.Attempt; a != nil {
-		switch {
+		switch apply := e.sent.get(j.UID, a); {
 		case st.Phase == b24v1.PhaseScheduled && st.ScheduledAt != nil && !st.ScheduledAt.Before(&a.StartedAt):
 			// The outcome made it into status after all; only the attempt was left behind.
 			st.Attempt = nil
-		default:
-			if apply := e.sent.get(j.UID, a); apply != nil {
-				apply(st) // this process knows the outcome; recording it had failed
-			} else if resend == "" {
-				return Observation{}, outcomeUnknown(j, "")
-			}
+		case apply != nil:
+			apply(st) // this process knows the outcome; recording it had failed
+		case resend == "":
+			return Observation{}, outcomeUnknown(j, "")
 		}
+		// Otherwise the user asked for a resend: it goes below.
 	}
 	switch st.Phase {
 	case b24v1.PhaseScheduled:
@@ -263,7 +262,8 @@ func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
 			st.HandledResend = resend
 			e.event(j, corev1.EventTypeNormal, "ResendIgnored", "The job was scheduled; there is nothing to resend (create a new ScheduledJob to run it again)")
 		}
-		return Observation{Exists: true, UpToDate: true, Message: scheduledMessage(st.RunAt)}, nil
+		// Nothing can change any more: no drift to look for.
+		return Observation{Exists: true, UpToDate: true, Message: scheduledMessage(st.RunAt), RequeueAfter: 24 * time.Hour}, nil
 	case b24v1.PhaseFailed:
 		if resend == "" {
 			return Observation{}, stillFailed(j)
@@ -285,8 +285,7 @@ func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error
 		return err
 	}
 	attempt := &b24v1.SendAttempt{StartedAt: mtime(e.clock.Now())}
-	resend := resendRequested(j)
-	if err := e.recordAttempt(ctx, j, attempt, resend); err != nil {
+	if err := e.recordAttempt(ctx, j, attempt, e.resend); err != nil {
 		return err
 	}
 	// run_after_sec is computed now, at the moment of sending, so the Metabot server's time
@@ -388,16 +387,7 @@ func definiteFailure(err error, stallRequeue time.Duration) *Error {
 
 // shortError is a metabot error without its package prefix.
 func shortError(err error) string {
-	var me *metabot.Error
-	if errors.As(err, &me) {
-		s := me.Error()
-		const prefix = "metabot: schedule job: "
-		if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-			return s[len(prefix):]
-		}
-		return s
-	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "metabot: schedule job: ")
 }
 
 // ---- the at-most-once protocol ----
