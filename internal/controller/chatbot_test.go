@@ -769,7 +769,22 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
 	logs := &logBuffer{}
-	ns, shared, _ := botTest(t, managerOpts{logs: logs})
+	// Every status the operator writes, not only the last one.
+	var writesMu sync.Mutex
+	var statusWrites []string
+	recordStatus := func(c client.Client) client.Client {
+		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if data, err := patch.Data(obj); err == nil {
+					writesMu.Lock()
+					statusWrites = append(statusWrites, fmt.Sprintf("%T %s: %s", obj, obj.GetName(), data))
+					writesMu.Unlock()
+				}
+				return c.Status().Patch(ctx, obj, patch, opts...)
+			},
+		})
+	}
+	ns, shared, _ := botTest(t, managerOpts{logs: logs, newClient: recordStatus})
 
 	// A webhook Portal whose code is rotated to a wrong one and back.
 	code := "whk" + randomHex(t)
@@ -853,6 +868,14 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 		}
 		raw, _ := json.Marshal(st)
 		texts = append(texts, "status of "+obj.GetName()+"\x00"+string(raw))
+	}
+	writesMu.Lock()
+	for i, w := range statusWrites {
+		texts = append(texts, fmt.Sprintf("status write %d\x00%s", i, w))
+	}
+	writesMu.Unlock()
+	if len(statusWrites) < 10 {
+		t.Fatalf("only %d status writes recorded; the check would be vacuous", len(statusWrites))
 	}
 	if !strings.Contains(logs.String(), "hook-bot") {
 		t.Fatal("the log captured nothing about the bots; the check would be vacuous")
