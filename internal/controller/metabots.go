@@ -37,6 +37,10 @@ type Metabots struct {
 type metabotClient struct {
 	fingerprint string
 	client      *metabot.Client
+	// generation is the Metabot's generation the client was last checked for; current says
+	// no Secret or ConfigMap change was seen since.
+	generation int64
+	current    bool
 }
 
 // Client returns the Metabot object's client, building it when needed. It makes no remote
@@ -59,6 +63,7 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if mc, ok := m.clients[key]; ok && mc.fingerprint == fp {
+		mc.generation, mc.current = mb.Generation, true
 		return mc.client, nil
 	}
 	opts := []metabot.Option{
@@ -79,8 +84,32 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 	if m.clients == nil {
 		m.clients = map[types.NamespacedName]*metabotClient{}
 	}
-	m.clients[key] = &metabotClient{fingerprint: fp, client: c}
+	m.clients[key] = &metabotClient{fingerprint: fp, client: c, generation: mb.Generation, current: true}
 	return c, nil
+}
+
+// Cached is Client without reading the Secret and ConfigMap again while nothing changed:
+// every ScheduledJob send would otherwise cost two more API reads. Invalidate, called for
+// every change of a Secret or ConfigMap a Metabot reads, and a new generation of the
+// Metabot make the next call read them.
+func (m *Metabots) Cached(ctx context.Context, mb *b24v1.Metabot) (*metabot.Client, error) {
+	m.mu.Lock()
+	mc := m.clients[client.ObjectKeyFromObject(mb)]
+	if mc != nil && mc.current && mc.generation == mb.Generation {
+		m.mu.Unlock()
+		return mc.client, nil
+	}
+	m.mu.Unlock()
+	return m.Client(ctx, mb)
+}
+
+// Invalidate makes the next Cached call for the Metabot read its Secret and ConfigMap.
+func (m *Metabots) Invalidate(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mc := m.clients[key]; mc != nil {
+		mc.current = false
+	}
 }
 
 // Forget drops a Metabot object's client.

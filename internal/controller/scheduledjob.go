@@ -47,6 +47,22 @@ import (
 //
 // A cron ScheduledJob runs the same protocol once per tick, with the tick time in the
 // attempt.
+//
+// What users see:
+//
+//   - one-shot: phase Pending (Ready=False while waiting for the Metabot or retrying a
+//     definite failure), then Scheduled (Ready=True, "Job scheduled in Metabot for <runAt>;
+//     deleting this object cannot cancel it"), or Failed (Metabot refused the job: Ready=False
+//     RemoteError, Stalled). An unknown outcome keeps phase Pending with Ready=False
+//     OutcomeUnknown, Stalled. A resend acts on OutcomeUnknown and Failed; on a Scheduled job
+//     it is recorded and ignored (an event says so).
+//   - cron: phase Active, Ready=True. Suspended is phase Suspended with Ready=False reason
+//     Suspended and neither Reconciling nor Stalled, so kstatus (Flux, Argo CD) reads it as
+//     current, not failed; ticks due while suspended are never sent later. A tick whose send
+//     was ambiguous or refused is recorded Failed in status.history and leaves Ready=False
+//     (OutcomeUnknown or RemoteError), Stalled, until a later tick is sent or a resend of
+//     that tick succeeds; the schedule keeps running meanwhile.
+//   - deleting a ScheduledJob makes no remote call: Metabot has no cancel call.
 
 // Tick reasons beyond the Ready reasons.
 const (
@@ -116,21 +132,22 @@ func (s *setup) scheduledJob(mbs *Metabots) error {
 		Watches(&b24v1.Metabot{}, byIndex(c, &b24v1.ScheduledJobList{}, refs.IndexMetabotRef)).
 		// A new token or CA brings back the jobs that failed with the old one, even when the
 		// Metabot's own status does not change.
-		Watches(&corev1.Secret{}, jobsOfMetabotsReading(c, refs.IndexSecrets), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		Watches(&corev1.ConfigMap{}, jobsOfMetabotsReading(c, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Watches(&corev1.Secret{}, jobsOfMetabotsReading(c, mbs, refs.IndexSecrets), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Watches(&corev1.ConfigMap{}, jobsOfMetabotsReading(c, mbs, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Complete(r)
 }
 
 // jobsOfMetabotsReading maps a Secret or ConfigMap to the ScheduledJobs of the Metabots that
-// read it.
-func jobsOfMetabotsReading(c client.Client, field string) handler.EventHandler {
+// read it, and makes those Metabots' clients read it again before the jobs send.
+func jobsOfMetabotsReading(c client.Client, mbs *Metabots, field string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		var mbs b24v1.MetabotList
-		if err := c.List(ctx, &mbs, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()}); err != nil {
+		var list b24v1.MetabotList
+		if err := c.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()}); err != nil {
 			return nil
 		}
 		var reqs []reconcile.Request
-		for _, mb := range mbs.Items {
+		for _, mb := range list.Items {
+			mbs.Invalidate(client.ObjectKeyFromObject(&mb))
 			var jobs b24v1.ScheduledJobList
 			if err := c.List(ctx, &jobs, client.InNamespace(mb.Namespace), client.MatchingFields{refs.IndexMetabotRef: mb.Name}); err != nil {
 				continue
@@ -174,7 +191,7 @@ func (a *scheduledJobAdapter) Connect(ctx context.Context, j *b24v1.ScheduledJob
 	if err != nil {
 		return nil, err
 	}
-	if e.metabot, err = a.metabots.Client(ctx, mb); err != nil {
+	if e.metabot, err = a.metabots.Cached(ctx, mb); err != nil {
 		return nil, err
 	}
 	return e, nil
