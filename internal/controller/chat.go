@@ -28,13 +28,15 @@ func init() {
 }
 
 const (
-	// chatBatchWindow is how long a batch stays open for the reads of other Chats of the same
-	// portal before it is sent.
-	chatBatchWindow = 150 * time.Millisecond
+	// A batch stays open for the commands of other Chats of the same portal until none came
+	// for chatBatchQuiet, and at most for chatBatchMaxWait: a lone reconcile waits little,
+	// while a resync of many chats, whose reads keep coming, fills its batches.
+	chatBatchQuiet   = 200 * time.Millisecond
+	chatBatchMaxWait = time.Second
 	// chatWorkers is the least number of concurrent Chat reconciles. A Chat reconcile spends
 	// its time waiting for a shared batch, and a batch fills only with as many Chats as are
 	// reconciled at once: 50 workers fill two batches of 25 reads (or one of 50 lookups).
-	chatWorkers = bitrix.MaxBatchCommands
+	chatWorkers = 2 * bitrix.MaxBatchCommands
 	// maxBatchedAvatar bounds the avatar that imbot.chat.add may carry inside a batch; a
 	// bigger one goes in a call of its own, so a batch request stays small.
 	maxBatchedAvatar = 32 << 10
@@ -47,7 +49,7 @@ func (s *setup) chat() error {
 		Client: c, Recorder: rec, Kind: "Chat",
 		New: func() *b24v1.Chat { return &b24v1.Chat{} },
 		Adapter: &chatAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec,
-			batches: newChatBatcher(chatBatchWindow)},
+			batches: newChatBatcher(chatBatchQuiet, chatBatchMaxWait)},
 	}
 	opts := s.controllerOptions()
 	opts.MaxConcurrentReconciles = max(opts.MaxConcurrentReconciles, chatWorkers)
@@ -101,7 +103,8 @@ func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (External[*b2
 func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) (Observation, error) {
 	st := &ch.Status
 	resync := resyncOf(e.bot.portal)
-	obs := Observation{RequeueAfter: resync}
+	// Whatever happens now (a read, a create, an update) counts as this resync's check.
+	obs := Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
 	if live := (&b24v1.Chat{}); st.ChatID == 0 && recordedLive(ctx, e.reader, ch, live) && live.Status.ChatID != 0 {
 		st.ChatID, st.BotID, st.AvatarHash, st.LastVerified = live.Status.ChatID, live.Status.BotID, live.Status.AvatarHash, live.Status.LastVerified
 		if live.Generation == ch.Generation {
@@ -120,7 +123,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	} else if !force && !due(st.LastVerified, resync) && !e.changed(ch) {
 		// Nothing asks for a remote read: trust the last one.
 		obs.Exists, obs.UpToDate = true, true
-		obs.RequeueAfter = untilDue(st.LastVerified, resync)
+		obs.RequeueAfter = nextCheck(st.LastVerified.Time, resync)
 		obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
 		return obs, nil
 	}
@@ -159,6 +162,19 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	}
 	obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
 	return obs, nil
+}
+
+// nextCheck is how long until the drift check after one made at last. Checks are aligned on
+// a grid of a tenth of the resync interval: the checks of all chats that fall due within the
+// same tenth run at once and share batches, where the loop's jitter would spread them out into
+// a small batch each. No check runs later than the jitter would make it (10%).
+func nextCheck(last time.Time, resync time.Duration) time.Duration {
+	due := last.Add(resync)
+	at := due.Truncate(resync / 10)
+	if at.Before(due) {
+		at = at.Add(resync / 10)
+	}
+	return max(time.Until(at), time.Second)
 }
 
 // changed says the spec may differ from the chat as last read: a new generation, a new
@@ -358,19 +374,19 @@ func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (err error) {
 	// added the same user, took the chat over): read again and retry.
 	raced := func(what string, err error) error {
 		if errors.Is(err, bitrix.ErrWrongRequest) {
-			return Retryable(b24v1.ReasonRemoteError, "chat %d changed while its %s were being updated; reading it again", chat, what)
+			return Retryable(b24v1.ReasonRemoteError, "%s of chat %d changed since it was read; reading it again", what, chat)
 		}
 		return e.bot.botGone(err)
 	}
 	// Members first: the new owner must be one.
 	if len(p.add) > 0 {
 		if err := c.ChatUserAdd(ctx, bot, chat, p.add); err != nil {
-			return raced("members", err)
+			return raced("the members", err)
 		}
 	}
 	if p.owner != 0 {
 		if err := c.ChatSetOwner(ctx, bot, chat, p.owner); err != nil {
-			return raced("owner", err)
+			return raced("the owner", err)
 		}
 	}
 	for _, u := range p.remove {
@@ -481,13 +497,17 @@ func (e *chatExternal) batch(ctx context.Context, cmds ...bitrix.BatchCommand) (
 // chatBatcher coalesces the commands that concurrent Chat reconciles send to one portal
 // (drift reads, lookups by entity, creations) into `batch` requests of up to 50 commands: a
 // batch is one request against the portal's bucket, so a resync of 1,000 chats costs about 40
-// requests instead of 2,000. A batch goes out when it is full or when it has been open for
-// the window, whichever comes first; every caller waits for the batch it joined and reads
-// only its own commands' results.
+// requests instead of 2,000. Every caller waits for the batch it joined and reads only its
+// own commands' results.
+//
+// A batch goes out as soon as it is full. Otherwise it closes when no command joined for the
+// quiet period, or after the longest wait; if another batch of the portal is still in flight
+// then (waiting for the rate limiter, typically), it keeps collecting until that one is
+// answered: under the rate limit, batches leave full.
 type chatBatcher struct {
-	window time.Duration
-	mu     sync.Mutex
-	open   map[batchKey]*openBatch
+	quiet, maxWait time.Duration
+	mu             sync.Mutex
+	queues         map[batchKey]*batchQueue
 }
 
 // batchKey separates portals, and the clients of one Portal before and after its
@@ -497,20 +517,29 @@ type batchKey struct {
 	client *bitrix.Client
 }
 
+// batchQueue is one portal's open batch and the number of its batches in flight.
+type batchQueue struct {
+	open     *openBatch
+	inFlight int
+}
+
 type openBatch struct {
 	client *bitrix.Client
 	cmds   []bitrix.BatchCommand
+	opened time.Time
 	timer  *time.Timer
-	done   chan struct{}
-	res    bitrix.BatchResult
-	err    error
+	// expired: the batch closed while another batch was in flight.
+	expired bool
+	done    chan struct{}
+	res     bitrix.BatchResult
+	err     error
 }
 
 // chatBatchTimeout bounds one batch request, waiting for the rate limiter included.
 const chatBatchTimeout = 2 * time.Minute
 
-func newChatBatcher(window time.Duration) *chatBatcher {
-	return &chatBatcher{window: window, open: map[batchKey]*openBatch{}}
+func newChatBatcher(quiet, maxWait time.Duration) *chatBatcher {
+	return &chatBatcher{quiet: quiet, maxWait: maxWait, queues: map[batchKey]*batchQueue{}}
 }
 
 // do adds cmds (whose keys need only be unique among themselves) to the portal's open batch
@@ -521,22 +550,23 @@ func (b *chatBatcher) do(ctx context.Context, portal types.NamespacedName, c *bi
 	}
 	k := batchKey{portal: portal, client: c}
 	b.mu.Lock()
-	ob := b.open[k]
-	if ob != nil && len(ob.cmds)+len(cmds) > bitrix.MaxBatchCommands {
-		b.sendLocked(k, ob)
-		ob = nil
+	q := b.queues[k]
+	if q == nil {
+		q = &batchQueue{}
+		b.queues[k] = q
 	}
-	if ob == nil {
-		ob = &openBatch{client: c, done: make(chan struct{})}
-		b.open[k] = ob
-		ob.timer = time.AfterFunc(b.window, func() {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			if b.open[k] == ob {
-				b.sendLocked(k, ob)
-			}
-		})
+	if q.open != nil && len(q.open.cmds)+len(cmds) > bitrix.MaxBatchCommands {
+		b.sendLocked(k, q)
 	}
+	if q.open == nil {
+		ob := &openBatch{client: c, opened: time.Now(), done: make(chan struct{})}
+		ob.timer = time.AfterFunc(b.quiet, func() { b.expire(k, ob) })
+		q.open = ob
+	} else {
+		// Another command came: wait for the next quiet period, within the longest wait.
+		q.open.timer.Reset(max(min(b.quiet, b.maxWait-time.Since(q.open.opened)), 0))
+	}
+	ob := q.open
 	keys := make([]string, len(cmds))
 	for i, cmd := range cmds {
 		keys[i] = "c" + strconv.Itoa(len(ob.cmds))
@@ -544,7 +574,7 @@ func (b *chatBatcher) do(ctx context.Context, portal types.NamespacedName, c *bi
 		ob.cmds = append(ob.cmds, cmd)
 	}
 	if len(ob.cmds) == bitrix.MaxBatchCommands {
-		b.sendLocked(k, ob)
+		b.sendLocked(k, q)
 	}
 	b.mu.Unlock()
 
@@ -568,15 +598,42 @@ func (b *chatBatcher) do(ctx context.Context, portal types.NamespacedName, c *bi
 	return out, nil
 }
 
-// sendLocked closes the batch to newcomers and sends it. The request does not belong to any
-// one caller, so no caller's cancellation stops it.
-func (b *chatBatcher) sendLocked(k batchKey, ob *openBatch) {
-	delete(b.open, k)
+// expire closes ob: it goes out now, or when the batch in flight is answered.
+func (b *chatBatcher) expire(k batchKey, ob *openBatch) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[k]
+	if q == nil || q.open != ob {
+		return // already sent
+	}
+	if q.inFlight > 0 {
+		ob.expired = true
+		return
+	}
+	b.sendLocked(k, q)
+}
+
+// sendLocked sends the open batch. The request belongs to no single caller, so no caller's
+// cancellation stops it.
+func (b *chatBatcher) sendLocked(k batchKey, q *batchQueue) {
+	ob := q.open
+	q.open = nil
+	q.inFlight++
 	ob.timer.Stop()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), chatBatchTimeout)
-		defer cancel()
 		ob.res, ob.err = ob.client.Batch(ctx, ob.cmds, false)
+		cancel()
 		close(ob.done)
+
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		q.inFlight--
+		switch {
+		case q.open != nil && q.open.expired:
+			b.sendLocked(k, q)
+		case q.open == nil && q.inFlight == 0 && b.queues[k] == q:
+			delete(b.queues, k)
+		}
 	}()
 }
