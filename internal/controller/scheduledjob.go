@@ -419,6 +419,9 @@ func (e *jobExternal) recordAttempt(ctx context.Context, j *b24v1.ScheduledJob, 
 		cp.Status.HandledResend = resend
 	}
 	if err := e.client.Status().Update(ctx, cp); err != nil {
+		// Nothing was sent. Should the write have landed all the same (a lost answer), the
+		// attempt it left is known here to be harmless.
+		e.sent.put(j.UID, a, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil })
 		if apierrors.IsConflict(err) {
 			return Retryable(b24v1.ReasonProgressing, "the ScheduledJob changed while a send was being prepared; nothing was sent, reading it again")
 		}

@@ -398,6 +398,38 @@ func TestScheduledJobCrashAfterSendLeavesOneJob(t *testing.T) {
 	mbWaitJobs(t, sim, 4101, 2)
 }
 
+// The attempt cannot be recorded: nothing is sent until it can, then exactly one job.
+func TestScheduledJobAttemptNotRecordedSendsNothing(t *testing.T) {
+	clock := newMBClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	sim := metabottest.NewServer(metabottest.WithClock(clock.Now))
+	t.Cleanup(sim.Close)
+	var refused atomic.Int32
+	failFirst := func(c client.Client) client.Client {
+		return interceptor.NewClient(mbWatchless{c}, interceptor.Funcs{
+			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+				if _, ok := obj.(*b24v1.ScheduledJob); ok && refused.Load() < 3 {
+					if sim.JobCount() > 0 {
+						t.Errorf("a job was sent before its attempt was recorded")
+					}
+					refused.Add(1)
+					return errors.New("injected: the API server refused the write")
+				}
+				return c.SubResource(sub).Update(ctx, obj, opts...)
+			},
+		})
+	}
+	ns, _ := mbTest(t, clock, managerOpts{newClient: failFirst})
+	mb, _ := mbBot(t, ns, "unrecorded", sim, 42, false)
+	waitReady(t, mb)
+	j := mbOneShot(ns, "unrecorded", "unrecorded", 4201)
+	create(t, j)
+	waitReady(t, j)
+	mbWaitJobs(t, sim, 4201, 1)
+	if refused.Load() != 3 || sim.Requests() != 1 {
+		t.Errorf("%d refused writes and %d requests, want 3 and 1", refused.Load(), sim.Requests())
+	}
+}
+
 // ---- cron ----
 
 func TestScheduledJobCron(t *testing.T) {
