@@ -136,6 +136,37 @@ func TestChat(t *testing.T) {
 		}
 	})
 
+	run("the drift checks of many chats share batch requests", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		portalWithBot(t, ns, sim)
+		const n = 50
+		var chats []*b24v1.Chat
+		for i := range n {
+			ch := groupChat(ns, fmt.Sprintf("chat-%02d", i), "support", 1)
+			create(t, ch)
+			chats = append(chats, ch)
+		}
+		for _, ch := range chats {
+			assertInSync(t, ch)
+		}
+
+		sim.ResetCalls()
+		values := make([]string, n)
+		for i, ch := range chats {
+			values[i] = requestReconcile(t, ch)
+		}
+		for i, ch := range chats {
+			waitReconciled(t, ch, values[i])
+		}
+		// 100 reads fit in 2 batches; how many it takes depends on how the reconciles come
+		// together, but never one request per read.
+		if reads, batches := sim.CallCount("imbot.dialog.get"), sim.CallCount("batch"); reads != n || batches > 10 {
+			t.Fatalf("%d dialog reads in %d batch requests, want %d reads in a few batches", reads, batches, n)
+		}
+		if got := writeCalls(sim); len(got) != 0 {
+			t.Fatalf("write calls %v, want none", got)
+		}
+	})
+
 	run("members added and removed in the spec are added and removed remotely, and nothing else is called", func(t *testing.T, ns string, sim *bitrixtest.Server) {
 		bot := portalWithBot(t, ns, sim)
 		ch := groupChat(ns, "incidents", "support", 1, 2, 3)

@@ -392,9 +392,12 @@ func TestChatApp(t *testing.T) {
 		assertInSync(t, app)
 	})
 
-	run("a forced resync only confirms the app; a spec change sends one update", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+	run("a forced resync only confirms the app; a spec or icon change sends one update", func(t *testing.T, ns string, sim *bitrixtest.Server) {
 		portalWithBot(t, ns, sim)
+		icon := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "icon"}, BinaryData: map[string][]byte{"icon.png": []byte("icon")}}
+		create(t, icon)
 		app := jsApp(ns, "help", "support", "help")
+		app.Spec.Icon = &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: "icon", Key: "icon.png"}}
 		create(t, app)
 		waitReady(t, app)
 
@@ -416,6 +419,18 @@ func TestChatApp(t *testing.T) {
 		}
 		if got := remoteApp(t, sim, app.Status.AppID); got.Lang[0].Title != "Help me" {
 			t.Fatalf("remote title %q, want Help me", got.Lang[0].Title)
+		}
+
+		// A new icon (the ConfigMap is watched) is applied without confirming the app again:
+		// that happens once per resync interval.
+		sim.ResetCalls()
+		modify(t, icon, func() { icon.BinaryData["icon.png"] = []byte("new icon") })
+		eventually(t, 30*time.Second, "the new icon", func() (bool, string) {
+			got := remoteApp(t, sim, getApp(t, app).Status.AppID).Icon
+			return string(got) == "new icon", string(got)
+		})
+		if got := methodsCalled(sim); !slices.Equal(got, []string{"imbot.app.update"}) {
+			t.Fatalf("icon change called %v, want one imbot.app.update", got)
 		}
 	})
 
