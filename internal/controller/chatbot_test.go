@@ -516,14 +516,18 @@ func TestChatBotLimitOrdersBotsAndFreesSlots(t *testing.T) {
 	assertKstatus(t, sixth)
 }
 
-// Deleting a namespace unregisters its bots while the Portal's Secret is still readable, and
-// then finishes: nothing is left behind remotely and nothing hangs.
+// Deleting a namespace unregisters its bots while the Portals' Secret (shared by two of them)
+// is still readable, and then finishes: nothing is left behind remotely and nothing hangs.
 func TestChatBotNamespaceDeletionUnregistersBots(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
 	ns, _, _ := botTest(t, managerOpts{})
 	portal := webhookPortal(t, ns, "acme", "ns-bots", sim)
-	bots := []*b24v1.ChatBot{chatBot(ns, "one", "acme", "one"), chatBot(ns, "two", "acme", "two"), chatBot(ns, "three", "acme", "three")}
+	// A second application reads the same webhook Secret and CA.
+	beta := &b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "beta"}, Spec: *portal.Spec.DeepCopy()}
+	beta.Spec.Auth.Webhook.ClientID = "ns-bots-beta"
+	create(t, beta)
+	bots := []*b24v1.ChatBot{chatBot(ns, "one", "acme", "one"), chatBot(ns, "two", "acme", "two"), chatBot(ns, "three", "beta", "three")}
 	for _, b := range bots {
 		create(t, b)
 	}

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
@@ -105,10 +107,56 @@ func (e *portalExternal) Delete(ctx context.Context, p *b24v1.Portal) error {
 		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
 			Message: "waiting for the ChatBots that use this Portal to be deleted: " + strings.Join(names, ", ")}
 	}
-	if err := holdRefs(ctx, e.reader, e.client, p, false); err != nil {
+	if err := e.releaseRefs(ctx, p); err != nil {
 		return Retryable(b24v1.ReasonRemoteError, "release Secret: %v", err)
 	}
 	e.portals.Forget(client.ObjectKeyFromObject(p))
+	return nil
+}
+
+// releaseRefs takes the in-use finalizer off the Portal's Secret and CA unless another Portal
+// still needs them: one not being deleted, or a deleting one whose ChatBots still have to
+// unregister. Releasing a shared Secret early would let a namespace deletion remove it before
+// the other Portal's bots are gone, and that deletion would then hang.
+func (e *portalExternal) releaseRefs(ctx context.Context, p *b24v1.Portal) error {
+	var portals b24v1.PortalList
+	if err := e.client.List(ctx, &portals, client.InNamespace(p.Namespace)); err != nil {
+		return err
+	}
+	inUse := map[string]bool{}
+	for i := range portals.Items {
+		o := &portals.Items[i]
+		if o.Name == p.Name {
+			continue
+		}
+		if !o.DeletionTimestamp.IsZero() {
+			if bots, err := botsOfPortal(ctx, e.client, o); err != nil {
+				return err
+			} else if len(bots) == 0 {
+				continue
+			}
+		}
+		for _, name := range refs.Secrets(o) {
+			inUse["Secret/"+name] = true
+		}
+		for _, name := range refs.ConfigMaps(o) {
+			inUse["ConfigMap/"+name] = true
+		}
+	}
+	for _, name := range refs.Secrets(p) {
+		if !inUse["Secret/"+name] {
+			if err := holdOne(ctx, e.reader, e.client, &corev1.Secret{}, types.NamespacedName{Namespace: p.Namespace, Name: name}, false); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range refs.ConfigMaps(p) {
+		if !inUse["ConfigMap/"+name] {
+			if err := holdOne(ctx, e.reader, e.client, &corev1.ConfigMap{}, types.NamespacedName{Namespace: p.Namespace, Name: name}, false); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

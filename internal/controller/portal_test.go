@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
@@ -29,7 +31,23 @@ func readyMessage(obj controllerObject) string {
 }
 
 func TestPortal(t *testing.T) {
-	_, stop := startManager(t, managerOpts{})
+	// Every write of a Secret by the operator, to prove one is never released too early.
+	var writesMu sync.Mutex
+	secretWrites := map[client.ObjectKey][]bool{} // held (in-use finalizer present) per write
+	record := func(c client.Client) client.Client {
+		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
+			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				if s, ok := obj.(*corev1.Secret); ok {
+					writesMu.Lock()
+					key := client.ObjectKeyFromObject(s)
+					secretWrites[key] = append(secretWrites[key], slices.Contains(s.Finalizers, controller.InUseFinalizer))
+					writesMu.Unlock()
+				}
+				return c.Update(ctx, obj, opts...)
+			},
+		})
+	}
+	_, stop := startManager(t, managerOpts{newClient: record})
 	parent := t
 
 	cases := []struct {
@@ -178,6 +196,51 @@ func TestPortal(t *testing.T) {
 			if slices.Contains(s.Finalizers, controller.InUseFinalizer) || slices.Contains(cm.Finalizers, controller.InUseFinalizer) {
 				t.Fatalf("in-use finalizer left: Secret %v, ConfigMap %v", s.Finalizers, cm.Finalizers)
 			}
+		}},
+		{"a Secret shared by two Portals stays held until the last one that needs it is gone", func(t *testing.T, ns string) {
+			sim := bitrixtest.NewServer()
+			defer sim.Close()
+			// One webhook serves two applications (CLIENT_ID tells them apart).
+			pa := webhookPortal(t, ns, "a", "shared-a", sim)
+			pb := &b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}, Spec: *pa.Spec.DeepCopy()}
+			pb.Spec.Auth.Webhook.ClientID = "shared-b"
+			create(t, pb)
+			ba, bb := chatBot(ns, "bot-a", "a", "bot-a"), chatBot(ns, "bot-b", "b", "bot-b")
+			create(t, ba, bb)
+			waitReady(t, ba)
+			waitReady(t, bb)
+			waitReady(t, pb)
+
+			for _, o := range []client.Object{ba, pa} {
+				if err := env.Client.Delete(context.Background(), o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, 15*time.Second, "Portal a gone", func() (bool, string) {
+				err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(pa), pa)
+				return apierrors.IsNotFound(err), fmt.Sprint(err)
+			})
+			key := client.ObjectKey{Namespace: ns, Name: "a-webhook"}
+			writesMu.Lock()
+			writes := slices.Clone(secretWrites[key])
+			writesMu.Unlock()
+			if slices.Contains(writes, false) {
+				t.Fatalf("the Secret Portal b still reads was released (writes, true = held: %v)", writes)
+			}
+			waitReady(t, pb)
+			waitReady(t, bb)
+
+			// The last Portal that reads it releases it.
+			for _, o := range []client.Object{bb, pb} {
+				if err := env.Client.Delete(context.Background(), o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, 15*time.Second, "Secret released", func() (bool, string) {
+				var s corev1.Secret
+				err := env.Client.Get(context.Background(), key, &s)
+				return err == nil && !slices.Contains(s.Finalizers, controller.InUseFinalizer), fmt.Sprint(s.Finalizers, err)
+			})
 		}},
 	}
 	for _, tc := range cases {
