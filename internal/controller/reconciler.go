@@ -128,6 +128,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T) (reconcile.R
 	st := obj.CommonStatus()
 	requested := obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
 	force := requested != "" && requested != st.LastHandledReconcileAt
+	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
+	// status.lastHandledReconcileAt learns the reconcile ran even when it failed.
+	st.LastHandledReconcileAt = requested
 
 	ext, err := r.Adapter.Connect(ctx, obj)
 	if err != nil {
@@ -136,9 +139,6 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T) (reconcile.R
 	obs, err := ext.Observe(ctx, obj, force)
 	if err != nil {
 		return r.fail(ctx, obj, classify("read remote state", err))
-	}
-	if force {
-		st.LastHandledReconcileAt = requested
 	}
 	switch {
 	case !obs.Exists:
@@ -277,7 +277,22 @@ func (r *Reconciler[T]) warnOnChange(orig, obj T, e *Error) {
 	r.event(obj, "Warning", e.Reason, e.Message)
 }
 
+// EventWording is optionally implemented by an Adapter to word (or, returning false, to
+// leave out) the loop's Normal events for its kind.
+type EventWording interface {
+	EventMessage(reason string) (message string, emit bool)
+}
+
 func (r *Reconciler[T]) event(obj T, typ, reason, msg string) {
+	if w, ok := r.Adapter.(EventWording); ok && typ == "Normal" {
+		m, emit := w.EventMessage(reason)
+		if !emit {
+			return
+		}
+		if m != "" {
+			msg = m
+		}
+	}
 	if r.Recorder != nil {
 		r.Recorder.Eventf(obj, nil, typ, reason, "Reconcile", "%s", msg)
 	}

@@ -500,3 +500,15 @@ func (e *jobExternal) event(j *b24v1.ScheduledJob, typ, reason, msg string) {
 
 // mtime is t as status holds it: UTC, whole seconds.
 func mtime(t time.Time) metav1.Time { return metav1.NewTime(t.UTC().Truncate(time.Second)) }
+
+// EventMessage words the loop's events for jobs: a "create" is a send, and deleting the
+// object touches nothing remotely (Metabot has no cancel call).
+func (a *scheduledJobAdapter) EventMessage(reason string) (string, bool) {
+	switch reason {
+	case EventCreated, EventRecreated:
+		return "Job sent to Metabot", true
+	case EventOrphaned, EventDeleted:
+		return "", false
+	}
+	return "", true
+}
