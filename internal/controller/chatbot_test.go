@@ -242,7 +242,7 @@ func assertStalled(t *testing.T, obj controllerObject, reason string) {
 // ConfigMap and a Portal that refreshes against the simulator's token URL.
 func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) (*b24v1.Portal, *corev1.Secret, bitrixtest.Tokens, string) {
 	t.Helper()
-	clientSecret := "cs-" + randomHex(t)
+	clientSecret := "cs-" + randomHex()
 	tokens := sim.AddOAuthApp(clientID, clientSecret)
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth"}, StringData: map[string]string{
 		"clientSecret": clientSecret,
@@ -271,7 +271,7 @@ func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server
 var hexCounter atomic.Int64
 
 // randomHex is a credential-looking value unlikely to appear anywhere by accident.
-func randomHex(t *testing.T) string {
+func randomHex() string {
 	return fmt.Sprintf("%x%08x", time.Now().UnixNano(), hexCounter.Add(1)*7919)
 }
 
@@ -419,7 +419,7 @@ func TestChatBotSurvivesSecretRotation(t *testing.T) {
 		waitReason(t, b, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 30*time.Second)
 	}
 
-	setHook(sim.AddWebhook(1, "rotated"+randomHex(t)))
+	setHook(sim.AddWebhook(1, "rotated"+randomHex()))
 	waitReady(t, portal)
 	assertKstatus(t, portal)
 	for _, b := range bots {
@@ -791,7 +791,7 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	ns, shared, _ := botTest(t, managerOpts{logs: logs, newClient: recordStatus})
 
 	// A webhook Portal whose code is rotated to a wrong one and back.
-	code := "whk" + randomHex(t)
+	code := "whk" + randomHex()
 	hook := sim.AddWebhook(1, code)
 	create(t,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"webhookURL": hook}},
@@ -810,11 +810,11 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	waitReady(t, hb)
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}}
-	wrong := "bad" + randomHex(t)
+	wrong := "bad" + randomHex()
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(sim.URL + "/rest/1/" + wrong + "/")} })
 	assertStalled(t, hp, b24v1.ReasonAuthFailed)
 	// A Secret that is not a URL at all: its value must not be echoed.
-	notURL := "nourl" + randomHex(t)
+	notURL := "nourl" + randomHex()
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(notURL)} })
 	assertStalled(t, hp, b24v1.ReasonInvalidSpec)
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(hook)} })
@@ -899,7 +899,9 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 func TestChatBotBehaviour(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	_, stop := startManager(t, managerOpts{})
+	mo := managerOpts{}
+	dumpLogOnFailure(t, &mo)
+	_, stop := startManager(t, mo)
 
 	cases := []struct {
 		name string

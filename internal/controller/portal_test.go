@@ -47,7 +47,9 @@ func TestPortal(t *testing.T) {
 			},
 		})
 	}
-	_, stop := startManager(t, managerOpts{newClient: record})
+	mo := managerOpts{newClient: record}
+	dumpLogOnFailure(t, &mo)
+	_, stop := startManager(t, mo)
 	parent := t
 
 	cases := []struct {
