@@ -54,12 +54,12 @@ func envBool(name string, def bool) bool {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir string
-		leaderElect, enableWebhooks, secureMetrics                    bool
-		maxConcurrent, webhookPort                                    int
+		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir  string
+		leaderElect, enableWebhooks, secureMetrics                     bool
+		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
-		certMode                                                      string
-		syncPeriod                                                    time.Duration
+		certMode                                                       string
+		syncPeriod                                                     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", envBool("METRICS_SECURE", false), "Serve metrics over HTTPS with authentication and authorization.")
