@@ -334,6 +334,7 @@ func holdOne(ctx context.Context, r client.Reader, c client.Client, obj client.O
 		if err := r.Get(ctx, key, obj); err != nil {
 			return client.IgnoreNotFound(err)
 		}
+		orig := obj.DeepCopyObject().(client.Object)
 		var changed bool
 		if hold {
 			if !obj.GetDeletionTimestamp().IsZero() {
@@ -346,7 +347,8 @@ func holdOne(ctx context.Context, r client.Reader, c client.Client, obj client.O
 		if !changed {
 			return nil
 		}
-		return client.IgnoreNotFound(c.Update(ctx, obj))
+		// A patch of the finalizers alone: the user's Secret is otherwise left as written.
+		return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
 	})
 }
 

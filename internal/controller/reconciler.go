@@ -110,10 +110,8 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 
 	// The finalizer goes on before any remote call, so nothing created remotely can be
 	// forgotten by a delete that races the first reconcile.
-	if controllerutil.AddFinalizer(obj, b24v1.Finalizer) {
-		if err := r.Client.Update(ctx, obj); err != nil {
-			return reconcile.Result{}, client.IgnoreNotFound(err)
-		}
+	if err := r.patchFinalizer(ctx, obj, controllerutil.AddFinalizer); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 
 	orig := obj.DeepCopyObject().(T)
@@ -183,11 +181,21 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		}
 		r.event(obj, "Normal", EventDeleted, r.Kind+" deleted remotely")
 	}
-	controllerutil.RemoveFinalizer(obj, b24v1.Finalizer)
-	if err := r.Client.Update(ctx, obj); err != nil {
+	if err := r.patchFinalizer(ctx, obj, controllerutil.RemoveFinalizer); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	return reconcile.Result{}, nil
+}
+
+// patchFinalizer adds or removes the finalizer with a patch of metadata.finalizers alone. An
+// Update would send the whole object re-serialized from Go types ("10m" comes back as
+// "10m0s", an offset time as UTC), a spec write that GitOps tools show as drift.
+func (r *Reconciler[T]) patchFinalizer(ctx context.Context, obj T, change func(client.Object, string) bool) error {
+	orig := obj.DeepCopyObject().(T)
+	if !change(obj, b24v1.Finalizer) {
+		return nil
+	}
+	return r.Client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 }
 
 // succeed records Ready=True for the generation just applied.
