@@ -121,22 +121,26 @@ func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) error {
 	if err != nil {
 		return err
 	}
-	adopting := false
+	existing := 0
 	for _, info := range list {
 		if info.Code == b.Spec.Code {
-			adopting = true
+			existing = info.ID
 		}
 	}
-	// imbot.register returns the existing bot for a known CODE and creates nothing, so a retry
-	// after a crash cannot make a duplicate.
-	id, err := e.bitrix.Register(ctx, params)
-	if err != nil {
-		return err
-	}
-	if adopting {
-		// Register neither updates an existing bot's properties nor tells whose bot it is: the
-		// update both applies the spec and, with APP_ID_ERROR, reveals a CODE taken by another
-		// application.
+	id := existing
+	if existing == 0 {
+		// imbot.register returns the existing bot for a known CODE and creates nothing, so a
+		// retry after a crash cannot make a duplicate.
+		if id, err = e.bitrix.Register(ctx, params); err != nil {
+			return err
+		}
+	} else {
+		// The CODE is already on the portal (our bot from before a crash, or another
+		// application's). Adopt it with imbot.update instead of registering again: at the
+		// limit, Bitrix24 counts bots before it looks the CODE up and would answer
+		// MAX_COUNT_ERROR for our own bot; and register neither applies properties nor tells
+		// whose bot it is. The update applies the spec (handlers included) and, with
+		// APP_ID_ERROR, reveals a CODE taken by another application.
 		if err := e.bitrix.Update(ctx, id, params); err != nil {
 			if errors.Is(err, bitrix.ErrAppIDError) {
 				b.Status.BotID = 0

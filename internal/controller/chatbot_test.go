@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
 )
@@ -1033,5 +1034,55 @@ func TestChatBotBehaviour(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, subtestNamespace(t, parent, stop))
 		})
+	}
+}
+
+// TestChatBotAdoptsOwnBotsAtTheLimit pins the crash case at the bot limit: the application's
+// bots exist remotely (registered before a crash lost the status writes) and it is full.
+// Bitrix24 counts bots before it looks a CODE up, so registering any of them again would
+// answer MAX_COUNT_ERROR; the controller adopts them by imbot.update instead.
+func TestChatBotAdoptsOwnBotsAtTheLimit(t *testing.T) {
+	sim := bitrixtest.NewServer(bitrixtest.WithMaxBotsPerApp(3))
+	defer sim.Close()
+	ns, _, _ := botTest(t, managerOpts{})
+	webhookPortal(t, ns, "acme", "acme-bots", sim, func(p *b24v1.Portal) { p.Spec.MaxBots = ptr(int32(3)) })
+
+	hook := sim.AddWebhook(7, "earlier")
+	pre, err := bitrix.New(bitrix.WithWebhook(hook, "acme-bots"), bitrix.WithHTTPClient(sim.HTTPClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, code := range []string{"one", "two", "three"} {
+		id, err := pre.Register(context.Background(), bitrix.BotParams{Code: code, EventHandler: "https://bots.example.com/events", Properties: bitrix.BotProperties{Name: "Old " + code}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[code] = id
+	}
+	sim.ResetCalls()
+
+	var bots []*b24v1.ChatBot
+	for _, code := range []string{"one", "two", "three"} {
+		b := chatBot(ns, code, "acme", code)
+		create(t, b)
+		bots = append(bots, b)
+	}
+	for _, b := range bots {
+		waitReady(t, b)
+		if got, want := b.Status.BotID, int64(ids[b.Spec.Code]); got != want {
+			t.Errorf("%s: botId = %d, want the existing bot %d", b.Name, got, want)
+		}
+	}
+	if n := sim.CallCount("imbot.register"); n != 0 {
+		t.Errorf("imbot.register called %d times, want 0: existing bots are adopted by update", n)
+	}
+	if n := len(sim.Bots()); n != 3 {
+		t.Errorf("remote bots = %d, want 3", n)
+	}
+	for _, rb := range sim.Bots() {
+		if !strings.HasPrefix(rb.Properties.Name, "Bot ") {
+			t.Errorf("bot %s keeps name %q: the spec was not applied", rb.Code, rb.Properties.Name)
+		}
 	}
 }
