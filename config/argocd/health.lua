@@ -90,14 +90,14 @@ if ready == nil then
   hs.message = "Waiting for the Ready condition"
   return hs
 end
-if ready.status == "True" then
-  hs.status = "Healthy"
-  hs.message = describe(ready, "Ready")
-  return hs
-end
 if ready.reason == "Suspended" then
   hs.status = "Suspended"
   hs.message = describe(ready, "Suspended")
+  return hs
+end
+if ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = describe(ready, "Ready")
   return hs
 end
 if terminal[ready.reason] then

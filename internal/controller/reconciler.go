@@ -38,9 +38,9 @@ type Observation struct {
 	RequeueAfter time.Duration
 	// Exact disables the jitter (cron ticks must not fire late).
 	Exact bool
-	// Reason, when set, reports a settled state that is not ready (a suspended schedule):
-	// Ready=False with this reason and Message, and neither Reconciling nor Stalled, so
-	// kstatus reads the object as current rather than in progress or failed.
+	// Reason, when set, replaces Succeeded as the Ready reason of a settled state the user
+	// asked for (a suspended schedule): Ready=True, so kstatus, Flux and ArgoCD read the
+	// object as current, and the reason says what it is doing.
 	Reason string
 }
 
@@ -205,11 +205,11 @@ func (r *Reconciler[T]) succeed(obj T, obs Observation) reconcile.Result {
 	if msg == "" {
 		msg = r.Kind + " is in sync"
 	}
-	status, reason := metav1.ConditionTrue, b24v1.ReasonSucceeded
+	reason := b24v1.ReasonSucceeded
 	if obs.Reason != "" {
-		status, reason = metav1.ConditionFalse, obs.Reason
+		reason = obs.Reason
 	}
-	setCondition(obj, b24v1.ConditionReady, status, reason, msg)
+	setCondition(obj, b24v1.ConditionReady, metav1.ConditionTrue, reason, msg)
 	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionReconciling)
 	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionStalled)
 	st.ObservedGeneration = obj.GetGeneration()

@@ -56,7 +56,7 @@ import (
 //     RemoteError, Stalled). An unknown outcome keeps phase Pending with Ready=False
 //     OutcomeUnknown, Stalled. A resend acts on OutcomeUnknown and Failed; on a Scheduled job
 //     it is recorded and ignored (an event says so).
-//   - cron: phase Active, Ready=True. Suspended is phase Suspended with Ready=False reason
+//   - cron: phase Active, Ready=True. Suspended is phase Suspended with Ready=True reason
 //     Suspended and neither Reconciling nor Stalled, so kstatus (Flux, Argo CD) reads it as
 //     current, not failed; ticks due while suspended are never sent later. A tick whose send
 //     was ambiguous or refused is recorded Failed in status.history and leaves Ready=False

@@ -517,7 +517,7 @@ func TestScheduledJobCron(t *testing.T) {
 		if err := env.Client.Update(context.Background(), hourly); err != nil {
 			t.Fatal(err)
 		}
-		mbWaitReason(t, hourly, metav1.ConditionFalse, b24v1.ReasonSuspended)
+		mbWaitReason(t, hourly, metav1.ConditionTrue, b24v1.ReasonSuspended)
 		for _, typ := range []string{b24v1.ConditionStalled, b24v1.ConditionReconciling} {
 			if c := mbCondition(t, hourly, typ); c != nil {
 				t.Errorf("%s = %+v while suspended", typ, c)

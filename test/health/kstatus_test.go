@@ -91,6 +91,14 @@ func TestKstatus(t *testing.T) {
 			want: status.CurrentStatus,
 		},
 		{
+			name:       "a settled state the spec asks for (Ready=True, reason Suspended) is current",
+			generation: 2,
+			status: map[string]any{"observedGeneration": int64(2), "conditions": []any{
+				condition("Ready", "True", "Suspended", "No job is sent while spec.suspend is true", 2),
+			}},
+			want: status.CurrentStatus,
+		},
+		{
 			name:       "Stalled=True for the current generation has failed",
 			generation: 2,
 			status: map[string]any{"observedGeneration": int64(2), "conditions": []any{
