@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -52,13 +50,8 @@ func readyPortal(ctx context.Context, c client.Client, ns, name string, deleting
 	if deleting {
 		return &p, nil
 	}
-	ready := meta.FindStatusCondition(p.Status.Conditions, b24v1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || p.Status.ObservedGeneration != p.Generation {
-		reason := "not reconciled yet"
-		if ready != nil && ready.Status != metav1.ConditionTrue {
-			reason = ready.Reason
-		}
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Portal %s is not ready (%s)", name, reason)
+	if err := dependencyReady("Portal", name, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -107,13 +105,8 @@ func readyMetabot(ctx context.Context, c client.Client, ns, name string) (*b24v1
 	if !mb.DeletionTimestamp.IsZero() {
 		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s is being deleted", name)
 	}
-	ready := meta.FindStatusCondition(mb.Status.Conditions, b24v1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || mb.Status.ObservedGeneration != mb.Generation {
-		reason := "not reconciled yet"
-		if ready != nil && ready.Status != metav1.ConditionTrue {
-			reason = ready.Reason
-		}
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s is not ready (%s)", name, reason)
+	if err := dependencyReady("Metabot", name, &mb); err != nil {
+		return nil, err
 	}
 	return &mb, nil
 }

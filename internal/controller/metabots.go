@@ -31,7 +31,7 @@ type Metabots struct {
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*metabotClient
-	limiters map[string]*rate.Limiter
+	limiters limiterSet
 }
 
 type metabotClient struct {
@@ -66,8 +66,9 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 		mc.generation, mc.current = mb.Generation, true
 		return mc.client, nil
 	}
+	rps, burst := rateOf(mb.Spec.RateLimit, refs.DefaultMetabotRPS, refs.DefaultMetabotBurst)
 	opts := []metabot.Option{
-		metabot.WithLimiter(m.limiterLocked(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), mb.Spec.RateLimit)),
+		metabot.WithLimiter(m.limiters.get(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), rps, burst, func(r float64, b int) *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })),
 		metabot.WithLabel(key.String()),
 	}
 	if m.HTTPTimeout > 0 {
@@ -145,30 +146,6 @@ func (m *Metabots) resolve(ctx context.Context, mb *b24v1.Metabot) (token string
 		}
 	}
 	return token, ca, nil
-}
-
-// limiterLocked returns the bot's limiter, retuned to the latest rateLimit seen for it.
-func (m *Metabots) limiterLocked(bot string, rl *b24v1.RateLimit) *rate.Limiter {
-	rps, burst := float64(refs.DefaultMetabotRPS), refs.DefaultMetabotBurst
-	if rl != nil {
-		rps, burst = float64(rl.RequestsPerSecond), int(rl.Burst)
-	}
-	if m.limiters == nil {
-		m.limiters = map[string]*rate.Limiter{}
-	}
-	l, ok := m.limiters[bot]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(rps), burst)
-		m.limiters[bot] = l
-		return l
-	}
-	if l.Limit() != rate.Limit(rps) {
-		l.SetLimit(rate.Limit(rps))
-	}
-	if l.Burst() != burst {
-		l.SetBurst(burst)
-	}
-	return l
 }
 
 // metabotURL is spec.url or the public platform.

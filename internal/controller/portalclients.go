@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,7 +41,7 @@ type Portals struct {
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*portalClient
-	limiters map[string]*rate.Limiter
+	limiters limiterSet
 	lists    map[types.NamespacedName]*botListEntry
 }
 
@@ -80,8 +79,9 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	}
 	pc := &portalClient{fingerprint: creds.fingerprint}
 	host := refs.PortalHost(portal.Spec.URL)
+	rps, burst := rateOf(portal.Spec.RateLimit, refs.DefaultPortalRPS, refs.DefaultPortalBurst)
 	opts := []bitrix.Option{
-		bitrix.WithLimiter(p.limiterLocked(host, portal.Spec.RateLimit)),
+		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
 		bitrix.WithPortalLabel(host),
 	}
 	if p.HTTPTimeout > 0 {
@@ -125,30 +125,6 @@ func (p *Portals) Forget(key types.NamespacedName) {
 	defer p.mu.Unlock()
 	delete(p.clients, key)
 	delete(p.lists, key)
-}
-
-// limiterLocked returns the host's limiter, retuned to the latest rateLimit seen for it.
-func (p *Portals) limiterLocked(host string, rl *b24v1.RateLimit) *rate.Limiter {
-	rps, burst := float64(refs.DefaultPortalRPS), refs.DefaultPortalBurst
-	if rl != nil {
-		rps, burst = float64(rl.RequestsPerSecond), int(rl.Burst)
-	}
-	if p.limiters == nil {
-		p.limiters = map[string]*rate.Limiter{}
-	}
-	l, ok := p.limiters[host]
-	if !ok {
-		l = bitrix.NewLimiter(rps, burst)
-		p.limiters[host] = l
-		return l
-	}
-	if l.Limit() != rate.Limit(rps) {
-		l.SetLimit(rate.Limit(rps))
-	}
-	if l.Burst() != burst {
-		l.SetBurst(burst)
-	}
-	return l
 }
 
 type credentials struct {
