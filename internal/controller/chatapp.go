@@ -250,15 +250,7 @@ func (e *chatAppExternal) Delete(ctx context.Context, app *b24v1.ChatApp) error 
 		// bot already removed the app.
 		return nil
 	}
-	err := e.bot.bitrix.AppUnregister(ctx, int(st.AppID))
-	switch {
-	case err == nil, bitrix.IsGone(err):
-		return nil
-	case errors.Is(err, bitrix.ErrAppIDError):
-		// Not this application's app: never remove someone else's.
-		return nil
-	}
-	return err
+	return removed(e.bot.bitrix.AppUnregister(ctx, int(st.AppID)))
 }
 
 var jsMethods = map[string]string{

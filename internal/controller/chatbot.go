@@ -186,15 +186,7 @@ func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) error {
 	if b.Status.BotID == 0 {
 		return nil
 	}
-	err := e.bitrix.Unregister(ctx, int(b.Status.BotID))
-	switch {
-	case err == nil, bitrix.IsGone(err):
-		return nil
-	case errors.Is(err, bitrix.ErrAppIDError):
-		// Not this application's bot: never remove someone else's.
-		return nil
-	}
-	return err
+	return removed(e.bitrix.Unregister(ctx, int(b.Status.BotID)))
 }
 
 func dependentsOfBot(ctx context.Context, c client.Client, b *b24v1.ChatBot) ([]string, error) {
@@ -268,16 +260,7 @@ func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b
 		}
 		out = append(out, bot)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(out, func(i, j int) bool { return refs.HoldsLimitBefore(&out[i], &out[j]) })
 	return out, nil
 }
 

@@ -123,3 +123,12 @@ func isAny(code string, codes []string) bool {
 	}
 	return false
 }
+
+// removed reads the answer of an unregister: something already gone counts as removed, and so
+// does another application's object, which is never ours to remove.
+func removed(err error) error {
+	if err == nil || bitrix.IsGone(err) || errors.Is(err, bitrix.ErrAppIDError) {
+		return nil
+	}
+	return err
+}

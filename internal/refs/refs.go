@@ -155,3 +155,16 @@ func ConfigMaps(obj client.Object) []string {
 	}
 	return []string{src.ConfigMapKeyRef.Name}
 }
+
+// HoldsLimitBefore orders an application's ChatBots for the bot limit: by creation time, then
+// namespace, then name. The first maxBots hold the limit; the controller and the webhook both
+// decide by this order.
+func HoldsLimitBefore(a, b *b24v1.ChatBot) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}

@@ -123,16 +123,7 @@ func (inv *inventory) botsOfPortal(portal types.NamespacedName) []*b24v1.ChatBot
 }
 
 func sortBots(bots []*b24v1.ChatBot) {
-	sort.Slice(bots, func(i, j int) bool {
-		a, b := bots[i], bots[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(bots, func(i, j int) bool { return refs.HoldsLimitBefore(bots[i], bots[j]) })
 }
 
 // describe names a bot as namespace/name, saying why it is special when it is.
