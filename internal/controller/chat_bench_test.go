@@ -3,25 +3,15 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
-	"github.com/b24ops/b24-operator/internal/controller"
-	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
 // BenchmarkChatResync1000 creates 1,000 Chats of one bot against the simulator with its
@@ -64,25 +54,13 @@ func runChatBench(b *testing.B, chats int) chatBenchResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { purgeBenchNamespace(b, stop, ns) })
+	purgeAfter(b, stop, ns)
 
-	hook := sim.AddWebhook(1, "bench"+uniqueToken())
-	for _, o := range []client.Object{
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme-webhook"}, StringData: map[string]string{"webhookURL": hook}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
-		&b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"}, Spec: b24v1.PortalSpec{
-			URL:            sim.URL,
-			Auth:           b24v1.PortalAuth{Webhook: &b24v1.WebhookAuth{ClientID: "bench-bots", SecretRef: b24v1.LocalObjectReference{Name: "acme-webhook"}}},
-			CABundle:       &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: "acme-ca", Key: "ca.crt"}},
-			ResyncInterval: &metav1.Duration{Duration: 30 * time.Second},
-		}},
-		chatBot(ns, "support", "acme", "support"),
-	} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			b.Fatal(err)
-		}
-	}
-	benchWait(b, "the bot", func() (bool, string) {
+	webhookPortal(b, ns, "acme", "bench-bots", sim, func(p *b24v1.Portal) {
+		p.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	})
+	create(b, chatBot(ns, "support", "acme", "support"))
+	eventually(b, 5*time.Minute, "the bot", func() (bool, string) {
 		var bot b24v1.ChatBot
 		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "support"}, &bot)
 		return bot.Status.BotID != 0, "no bot id"
@@ -98,7 +76,7 @@ func runChatBench(b *testing.B, chats int) chatBenchResult {
 		return env.Client.Create(ctx, ch)
 	})
 	verified := map[string]time.Time{}
-	benchWait(b, "every chat Ready", func() (bool, string) {
+	eventually(b, 5*time.Minute, "every chat Ready", func() (bool, string) {
 		n := countChats(b, ns, func(ch *b24v1.Chat) bool {
 			c := meta.FindStatusCondition(ch.Status.Conditions, b24v1.ConditionReady)
 			if c == nil || c.Status != metav1.ConditionTrue || ch.Status.LastVerified == nil {
@@ -120,7 +98,7 @@ func runChatBench(b *testing.B, chats int) chatBenchResult {
 	// The next drift check of every chat, a resync interval after its last one. Each chat is
 	// checked once in this window: the one after comes 30s later.
 	sim.ResetCalls()
-	benchWait(b, "every chat checked again", func() (bool, string) {
+	eventually(b, 5*time.Minute, "every chat checked again", func() (bool, string) {
 		n := countChats(b, ns, func(ch *b24v1.Chat) bool {
 			return ch.Status.LastVerified != nil && ch.Status.LastVerified.After(verified[ch.Name])
 		})
@@ -153,88 +131,6 @@ func requestsOf(sim *bitrixtest.Server) (requests, commands, refused int) {
 	return requests, commands, refused
 }
 
-// benchManager runs the controllers with the production defaults (and no log output) until
-// stopped.
-func benchManager(b *testing.B) (stop func()) {
-	// The API client logs through the global logger; keep it quiet (and without the notice
-	// that it was never set).
-	quiet := zap.New(zap.WriteTo(io.Discard))
-	ctrl.SetLogger(quiet)
-	mgr, err := ctrl.NewManager(env.Config, manager.Options{
-		Scheme:                 testenv.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 quiet,
-		Client: client.Options{Cache: &client.CacheOptions{
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := controller.SetupWithShared(mgr, controller.Options{SkipNameValidation: true}); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			b.Errorf("manager: %v", err)
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
-}
-
-// purgeBenchNamespace stops the manager, then lets go of the chats and deletes the namespace.
-func purgeBenchNamespace(b *testing.B, stop func(), ns string) {
-	stop()
-	ctx := context.Background()
-	var list b24v1.ChatList
-	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err == nil {
-		inParallel(b, len(list.Items), func(i int) error {
-			return env.Client.Patch(ctx, &list.Items[i], client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
-		})
-	}
-	for _, l := range []client.ObjectList{&b24v1.ChatBotList{}, &b24v1.PortalList{}, &corev1.SecretList{}} {
-		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
-			continue
-		}
-		_ = meta.EachListItem(l, func(o runtime.Object) error {
-			return env.Client.Patch(ctx, o.(client.Object), client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
-		})
-	}
-	_ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-}
-
-// inParallel runs f for 0..n-1 on a few goroutines.
-func inParallel(b *testing.B, n int, f func(i int) error) {
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := f(i); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-}
-
 func countChats(b *testing.B, ns string, ok func(*b24v1.Chat) bool) int {
 	var list b24v1.ChatList
 	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
@@ -247,19 +143,6 @@ func countChats(b *testing.B, ns string, ok func(*b24v1.Chat) bool) int {
 		}
 	}
 	return n
-}
-
-func benchWait(b *testing.B, what string, cond func() (bool, string)) {
-	deadline := time.Now().Add(5 * time.Minute)
-	var last string
-	for time.Now().Before(deadline) {
-		var done bool
-		if done, last = cond(); done {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b.Fatalf("timed out waiting for %s: %s", what, last)
 }
 
 // callProfile summarises the calls by method and how full the batches were.

@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
@@ -23,14 +22,6 @@ func groupChat(ns, name, bot string, users ...int64) *b24v1.Chat {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       b24v1.ChatSpec{BotRef: b24v1.LocalObjectReference{Name: bot}, Title: ptr("Incidents"), Users: users},
 	}
-}
-
-func getChat(t *testing.T, c *b24v1.Chat) *b24v1.Chat {
-	t.Helper()
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), c); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func remoteChat(t *testing.T, sim *bitrixtest.Server, id int64) bitrixtest.Chat {
@@ -123,7 +114,7 @@ func TestChat(t *testing.T) {
 		assertInSync(t, ch)
 
 		sim.ResetCalls()
-		waitReconciled(t, ch, requestReconcile(t, ch))
+		forceReconcile(t, ch)
 		assertInSync(t, ch)
 		called := methodsCalled(sim)
 		for _, m := range called {
@@ -175,7 +166,7 @@ func TestChat(t *testing.T) {
 		assertInSync(t, ch)
 
 		sim.ResetCalls()
-		modify(t, ch, func() { ch.Spec.Users = []int64{1, 3, 4, 5} })
+		update(t, ch, func() { ch.Spec.Users = []int64{1, 3, 4, 5} })
 		assertInSync(t, ch)
 		want := []string{"imbot.chat.user.add USERS=[4 5]", "imbot.chat.user.delete USER_ID=2"}
 		if got := writeCalls(sim); !slices.Equal(got, want) {
@@ -187,7 +178,7 @@ func TestChat(t *testing.T) {
 
 		// The owner and the bot stay even when the spec leaves them out.
 		sim.ResetCalls()
-		modify(t, ch, func() { ch.Spec.Users = []int64{4} })
+		update(t, ch, func() { ch.Spec.Users = []int64{4} })
 		assertInSync(t, ch)
 		want = []string{"imbot.chat.user.delete USER_ID=3", "imbot.chat.user.delete USER_ID=5"}
 		if got := writeCalls(sim); !slices.Equal(got, want) {
@@ -209,7 +200,7 @@ func TestChat(t *testing.T) {
 		assertInSync(t, ch)
 
 		sim.ResetCalls()
-		modify(t, ch, func() { ch.Spec.Title, ch.Spec.Color = ptr("Outages"), ptr(b24v1.Color("LIGHT_BLUE")) })
+		update(t, ch, func() { ch.Spec.Title, ch.Spec.Color = ptr("Outages"), ptr(b24v1.Color("LIGHT_BLUE")) })
 		assertInSync(t, ch)
 		want := []string{"imbot.chat.updateTitle TITLE=Outages", "imbot.chat.updateColor COLOR=LIGHT_BLUE"}
 		if got := writeCalls(sim); !slices.Equal(got, want) {
@@ -219,9 +210,9 @@ func TestChat(t *testing.T) {
 		// A new avatar in the ConfigMap is sent: the ConfigMap is watched.
 		sim.ResetCalls()
 		hash := ch.Status.AvatarHash
-		modify(t, cm, func() { cm.BinaryData["a.png"] = []byte("two") })
+		update(t, cm, func() { cm.BinaryData["a.png"] = []byte("two") })
 		eventually(t, 30*time.Second, "the new avatar", func() (bool, string) {
-			got := remoteChat(t, sim, getChat(t, ch).Status.ChatID).Avatar
+			got := remoteChat(t, sim, reload(t, ch).Status.ChatID).Avatar
 			return string(got) == "two" && ch.Status.AvatarHash != hash, string(got)
 		})
 		if got := writeCalls(sim); !slices.Equal(got, []string{"imbot.chat.updateAvatar"}) {
@@ -238,7 +229,7 @@ func TestChat(t *testing.T) {
 		sim.AddChatMember(int(ch.Status.ChatID), 99)
 
 		sim.ResetCalls()
-		waitReconciled(t, ch, requestReconcile(t, ch))
+		forceReconcile(t, ch)
 		assertInSync(t, ch)
 		want := []string{"imbot.chat.updateTitle TITLE=Incidents", "imbot.chat.user.delete USER_ID=99"}
 		if got := writeCalls(sim); !slices.Equal(got, want) {
@@ -255,7 +246,7 @@ func TestChat(t *testing.T) {
 			t.Fatalf("owner %d, want the bot", o)
 		}
 		sim.ResetCalls()
-		modify(t, ch, func() { ch.Spec.OwnerID = ptr(int64(2)) })
+		update(t, ch, func() { ch.Spec.OwnerID = ptr(int64(2)) })
 		assertInSync(t, ch)
 		if got := writeCalls(sim); !slices.Equal(got, []string{"imbot.chat.setOwner USER_ID=2"}) {
 			t.Fatalf("write calls %v, want one setOwner", got)
@@ -273,7 +264,7 @@ func TestChat(t *testing.T) {
 		}
 		sim.ResetCalls()
 		requestReconcile(t, ch)
-		assertStalledWith(t, ch, b24v1.ReasonRemoteError)
+		assertStalled(t, ch, b24v1.ReasonRemoteError)
 		if msg := condition(t, ch, b24v1.ConditionReady).Message; !strings.Contains(msg, "not a member") {
 			t.Errorf("message %q", msg)
 		}
@@ -309,7 +300,7 @@ func TestChat(t *testing.T) {
 		name: "deletion: with neither ownerId nor users the bot stays and a Warning says so",
 		chat: func(ns string) *b24v1.Chat { return groupChat(ns, "incidents", "support", 3) },
 		before: func(t *testing.T, ch *b24v1.Chat, _ *bitrixtest.Server, _ *b24v1.ChatBot) {
-			modify(t, ch, func() { ch.Spec.Users = nil })
+			update(t, ch, func() { ch.Spec.Users = nil })
 			assertInSync(t, ch)
 		},
 		botStays: true, event: "BotStaysInChat",
@@ -357,7 +348,7 @@ func TestChat(t *testing.T) {
 				}
 			}
 			if tc.event != "" {
-				e := waitKindEvent(t, ch, "Chat", tc.event)
+				e := waitEvent(t, ch, tc.event)
 				if e.Type != corev1.EventTypeWarning {
 					t.Errorf("%s event type %s, want Warning", tc.event, e.Type)
 				}
@@ -374,9 +365,7 @@ func TestChatCrashBetweenAddAndStatusWriteLeavesOneChat(t *testing.T) {
 
 	var failed atomic.Int32
 	crashing := statusCrash(func(ch *b24v1.Chat) bool { return ch.Status.ChatID != 0 }, &failed)
-	_, stop1 := startManager(t, managerOpts{newClient: crashing})
-	ns := namespace(t)
-	purgeOnCleanup(t, stop1, ns)
+	ns, _, stop1 := startTest(t, managerOpts{newClient: crashing})
 	portalWithBot(t, ns, sim)
 	ch := groupChat(ns, "incidents", "support", 1, 2)
 	create(t, ch)
@@ -385,12 +374,11 @@ func TestChatCrashBetweenAddAndStatusWriteLeavesOneChat(t *testing.T) {
 		return failed.Load() > 0 && len(sim.Chats()) > 0, fmt.Sprintf("failed writes %d, remote chats %d", failed.Load(), len(sim.Chats()))
 	})
 	stop1()
-	if id := getChat(t, ch).Status.ChatID; id != 0 {
+	if id := reload(t, ch).Status.ChatID; id != 0 {
 		t.Fatalf("status.chatId = %d after the failed write, want 0", id)
 	}
 
-	_, stop2 := startManager(t, managerOpts{})
-	purgeOnCleanup(t, stop2, ns)
+	startManager(t, managerOpts{})
 	assertInSync(t, ch)
 	chats := sim.Chats()
 	if len(chats) != 1 {

@@ -3,11 +3,9 @@ package controller_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,11 +15,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -33,217 +29,11 @@ import (
 
 // ---- helpers shared by chatbot_test.go and portal_test.go ----
 
-// botTest starts a manager and gives the test a namespace that is emptied when the test ends,
-// after the manager stopped: a later test's manager must not keep reconciling these objects
-// against a simulator that is closed by then.
-func botTest(t *testing.T, mo managerOpts) (ns string, shared *controller.Shared, stop func()) {
-	t.Helper()
-	dumpLogOnFailure(t, &mo)
-	shared, stop = startManager(t, mo)
-	ns = namespace(t)
-	purgeAfter(t, stop, ns)
-	return ns, shared, stop
-}
-
-// dumpLogOnFailure makes sure the manager's log is captured and shows its end when t fails
-// (or always, with B24_TEST_LOG=1).
-func dumpLogOnFailure(t *testing.T, mo *managerOpts) {
-	if mo.logs == nil {
-		mo.logs = &logBuffer{}
-	}
-	logs := mo.logs
-	t.Cleanup(func() {
-		if !t.Failed() && os.Getenv("B24_TEST_LOG") == "" {
-			return
-		}
-		lines := strings.Split(logs.String(), "\n")
-		t.Logf("manager log (last %d lines):\n%s", min(300, len(lines)), strings.Join(lines[max(0, len(lines)-300):], "\n"))
-	})
-}
-
-// subtestNamespace makes a namespace for a subtest (whose name may hold characters a namespace
-// cannot) and purges it when parent ends, after parent's manager stopped.
-func subtestNamespace(t, parent *testing.T, stop func()) string {
-	t.Helper()
-	name := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(t.Name()))
-	name = strings.Trim(name[:min(40, len(name))], "-")
-	ns, err := env.CreateNamespace(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	purgeAfter(parent, stop, ns)
-	return ns
-}
-
-// purgeAfter stops the manager when t ends, then strips the finalizers of everything the
-// tests create in the namespaces and deletes it right away: left to the namespace controller,
-// an object would linger long enough for the next test's manager to put its finalizer back.
-func purgeAfter(t *testing.T, stop func(), namespaces ...string) {
-	t.Cleanup(func() {
-		stop()
-		ctx := context.Background()
-		for _, ns := range namespaces {
-			lists := []client.ObjectList{&b24v1.ChatAppList{}, &b24v1.ChatList{}, &b24v1.ChatBotList{}, &b24v1.PortalList{}, &corev1.SecretList{}, &corev1.ConfigMapList{}}
-			for _, l := range lists {
-				if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
-					t.Logf("purge %s: %v", ns, err)
-					continue
-				}
-				_ = meta.EachListItem(l, func(o runtime.Object) error {
-					obj := o.(client.Object)
-					if len(obj.GetFinalizers()) > 0 {
-						p := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-						obj.SetFinalizers(nil)
-						if err := env.Client.Patch(ctx, obj, p); client.IgnoreNotFound(err) != nil {
-							t.Logf("purge %s: %T %s: %v", ns, obj, obj.GetName(), err)
-						}
-					}
-					if err := env.Client.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-						t.Logf("purge %s: %T %s: %v", ns, obj, obj.GetName(), err)
-					}
-					return nil
-				})
-			}
-			_ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-		}
-	})
-}
-
-// reconcileNow sets the annotation b24ops.io/reconcile-requested-at to a new value and returns it.
-func reconcileNow(t *testing.T, obj controllerObject) string {
-	t.Helper()
-	value := fmt.Sprintf("%d", time.Now().UnixNano())
-	update(t, obj, func() {
-		a := obj.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		a[b24v1.ReconcileRequestedAtAnnotation] = value
-		obj.SetAnnotations(a)
-	})
-	return value
-}
-
-// waitHandled waits until the object's status records the reconcile requested with value.
-func waitHandled(t *testing.T, obj controllerObject, value string) {
-	t.Helper()
-	eventually(t, 30*time.Second, obj.GetName()+" handled reconcile request "+value, func() (bool, string) {
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-			return false, err.Error()
-		}
-		return obj.CommonStatus().LastHandledReconcileAt == value, obj.CommonStatus().LastHandledReconcileAt
-	})
-}
-
-// update re-reads obj, applies change and writes it, retrying on conflicts.
-func update(t *testing.T, obj client.Object, change func()) {
-	t.Helper()
-	ctx := context.Background()
-	for i := 0; ; i++ {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-			t.Fatalf("get %s: %v", obj.GetName(), err)
-		}
-		change()
-		err := env.Client.Update(ctx, obj)
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) || i > 20 {
-			t.Fatalf("update %s: %v", obj.GetName(), err)
-		}
-	}
-}
-
-// recordedEvents lists the events.k8s.io/v1 Events about the object.
-func recordedEvents(t *testing.T, obj client.Object) []eventsv1.Event {
-	t.Helper()
-	var list eventsv1.EventList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(obj.GetNamespace())); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Name == obj.GetName() && e.Regarding.Kind == kindOf(obj) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func kindOf(obj client.Object) string {
-	switch obj.(type) {
-	case *b24v1.Portal:
-		return "Portal"
-	case *b24v1.ChatBot:
-		return "ChatBot"
-	}
-	return ""
-}
-
-// waitEvent waits for an Event with the reason about obj.
-func waitEvent(t *testing.T, obj client.Object, reason string) eventsv1.Event {
-	t.Helper()
-	var found eventsv1.Event
-	eventually(t, 15*time.Second, fmt.Sprintf("event %s on %s", reason, obj.GetName()), func() (bool, string) {
-		var reasons []string
-		for _, e := range recordedEvents(t, obj) {
-			if e.Reason == reason {
-				found = e
-				return true, ""
-			}
-			reasons = append(reasons, e.Reason)
-		}
-		return false, "events: " + strings.Join(reasons, ", ")
-	})
-	return found
-}
-
-// assertKstatus checks the kstatus polarity of a Ready object: Ready=True for the current
-// generation, observedGeneration equal to generation, no Reconciling or Stalled.
-func assertKstatus(t *testing.T, obj controllerObject) {
-	t.Helper()
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-		t.Fatal(err)
-	}
-	st := obj.CommonStatus()
-	if st.ObservedGeneration != obj.GetGeneration() {
-		t.Errorf("%s: status.observedGeneration = %d, want generation %d", obj.GetName(), st.ObservedGeneration, obj.GetGeneration())
-	}
-	ready := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != obj.GetGeneration() {
-		t.Errorf("%s: Ready = %+v, want True for generation %d", obj.GetName(), ready, obj.GetGeneration())
-	}
-	for _, typ := range []string{b24v1.ConditionReconciling, b24v1.ConditionStalled} {
-		if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
-			t.Errorf("%s: condition %s present while Ready: %+v", obj.GetName(), typ, c)
-		}
-	}
-}
-
-// assertStalled checks Ready=False with the reason and Stalled=True, Reconciling absent.
-func assertStalled(t *testing.T, obj controllerObject, reason string) {
-	t.Helper()
-	waitReason(t, obj, metav1.ConditionFalse, reason, 30*time.Second)
-	st := obj.CommonStatus()
-	stalled := meta.FindStatusCondition(st.Conditions, b24v1.ConditionStalled)
-	if stalled == nil || stalled.Status != metav1.ConditionTrue || stalled.Reason != reason {
-		t.Errorf("%s: Stalled = %+v, want True with reason %s", obj.GetName(), stalled, reason)
-	}
-	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReconciling); c != nil {
-		t.Errorf("%s: Reconciling present while stalled: %+v", obj.GetName(), c)
-	}
-}
-
 // oauthPortal creates an OAuth application on the simulator, a Secret with its tokens, a CA
 // ConfigMap and a Portal that refreshes against the simulator's token URL.
 func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) (*b24v1.Portal, *corev1.Secret, bitrixtest.Tokens, string) {
 	t.Helper()
-	clientSecret := "cs-" + randomHex()
+	clientSecret := "cs-" + uniqueToken()
 	tokens := sim.AddOAuthApp(clientID, clientSecret)
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth"}, StringData: map[string]string{
 		"clientSecret": clientSecret,
@@ -269,13 +59,6 @@ func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server
 	return p, sec, tokens, clientSecret
 }
 
-var hexCounter atomic.Int64
-
-// randomHex is a credential-looking value unlikely to appear anywhere by accident.
-func randomHex() string {
-	return fmt.Sprintf("%x%08x", time.Now().UnixNano(), hexCounter.Add(1)*7919)
-}
-
 // callsWithCode returns the simulator calls that carried CODE (top level or in FIELDS).
 func callsWithCode(sim *bitrixtest.Server, code string) []bitrixtest.Call {
 	var out []bitrixtest.Call
@@ -291,14 +74,6 @@ func callsWithCode(sim *bitrixtest.Server, code string) []bitrixtest.Call {
 	return out
 }
 
-func getBot(t *testing.T, b *b24v1.ChatBot) *b24v1.ChatBot {
-	t.Helper()
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(b), b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // remoteBot finds the simulator's bot with the code.
 func remoteBot(sim *bitrixtest.Server, code string) (bitrixtest.Bot, bool) {
 	for _, b := range sim.Bots() {
@@ -309,19 +84,12 @@ func remoteBot(sim *bitrixtest.Server, code string) (bitrixtest.Bot, bool) {
 	return bitrixtest.Bot{}, false
 }
 
-// watchless lets interceptor wrap the manager's client (which has no Watch).
-type watchless struct{ client.Client }
-
-func (watchless) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
-	return nil, errors.New("watch not supported")
-}
-
 // ---- tests ----
 
 func TestChatBotRegistersAndReportsBotID(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	portal := webhookPortal(t, ns, "acme", "acme-bots", sim)
 	bot := chatBot(ns, "support", "acme", "support")
 	create(t, bot)
@@ -349,19 +117,8 @@ func TestChatBotCrashBetweenRegisterAndStatusWriteLeavesOneBot(t *testing.T) {
 	defer sim.Close()
 
 	var failed atomic.Int32
-	crashing := func(c client.Client) client.Client {
-		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
-			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-				if b, ok := obj.(*b24v1.ChatBot); ok && sub == "status" && b.Status.BotID != 0 {
-					failed.Add(1)
-					return errors.New("simulated crash before the status write")
-				}
-				return c.Status().Patch(ctx, obj, patch, opts...)
-			},
-		})
-	}
-	_, stop1 := startManager(t, managerOpts{newClient: crashing})
-	ns := namespace(t)
+	crashing := statusCrash(func(b *b24v1.ChatBot) bool { return b.Status.BotID != 0 }, &failed)
+	ns, _, stop1 := startTest(t, managerOpts{newClient: crashing})
 	portal := webhookPortal(t, ns, "acme", "crash-bots", sim)
 	bot := chatBot(ns, "support", "acme", "support")
 	create(t, bot)
@@ -370,15 +127,14 @@ func TestChatBotCrashBetweenRegisterAndStatusWriteLeavesOneBot(t *testing.T) {
 		return failed.Load() > 0 && len(sim.Bots()) > 0, fmt.Sprintf("failed writes %d, remote bots %d", failed.Load(), len(sim.Bots()))
 	})
 	stop1()
-	if getBot(t, bot).Status.BotID != 0 {
+	if reload(t, bot).Status.BotID != 0 {
 		t.Fatalf("status.botId = %d after the failed write, want 0", bot.Status.BotID)
 	}
 	if n := len(sim.Bots()); n != 1 {
 		t.Fatalf("after the crash: %d remote bots, want 1", n)
 	}
 
-	_, stop2 := startManager(t, managerOpts{})
-	purgeAfter(t, stop2, ns)
+	startManager(t, managerOpts{})
 	waitReady(t, portal)
 	waitReady(t, bot)
 	bots := sim.Bots()
@@ -396,7 +152,7 @@ func TestChatBotCrashBetweenRegisterAndStatusWriteLeavesOneBot(t *testing.T) {
 func TestChatBotSurvivesSecretRotation(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	portal := webhookPortal(t, ns, "acme", "rotate-bots", sim)
 	bots := []*b24v1.ChatBot{chatBot(ns, "one", "acme", "one"), chatBot(ns, "two", "acme", "two")}
 	for _, b := range bots {
@@ -420,7 +176,7 @@ func TestChatBotSurvivesSecretRotation(t *testing.T) {
 		waitReason(t, b, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 30*time.Second)
 	}
 
-	setHook(sim.AddWebhook(1, "rotated"+randomHex()))
+	setHook(sim.AddWebhook(1, "rotated"+uniqueToken()))
 	waitReady(t, portal)
 	assertKstatus(t, portal)
 	for _, b := range bots {
@@ -445,7 +201,7 @@ func TestChatBotSurvivesSecretRotation(t *testing.T) {
 func TestChatBotDeletedRemotelyIsRecreated(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	webhookPortal(t, ns, "acme", "drift-bots", sim)
 	bot := chatBot(ns, "support", "acme", "support")
 	create(t, bot)
@@ -455,7 +211,7 @@ func TestChatBotDeletedRemotelyIsRecreated(t *testing.T) {
 	if !sim.DeleteBotRemotely(int(old)) {
 		t.Fatalf("bot %d not on the simulator", old)
 	}
-	waitHandled(t, bot, reconcileNow(t, bot))
+	forceReconcile(t, bot)
 	waitReady(t, bot)
 	if bot.Status.BotID == 0 || bot.Status.BotID == old {
 		t.Fatalf("status.botId = %d, want a new id (old %d)", bot.Status.BotID, old)
@@ -475,7 +231,7 @@ func TestChatBotDeletedRemotelyIsRecreated(t *testing.T) {
 func TestChatBotLimitOrdersBotsAndFreesSlots(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	portal := webhookPortal(t, ns, "acme", "limit-bots", sim)
 	waitReady(t, portal)
 	var first []*b24v1.ChatBot
@@ -504,9 +260,7 @@ func TestChatBotLimitOrdersBotsAndFreesSlots(t *testing.T) {
 		t.Fatalf("sixth bot has botId %d", sixth.Status.BotID)
 	}
 
-	if err := env.Client.Delete(context.Background(), first[0]); err != nil {
-		t.Fatal(err)
-	}
+	deleteObject(t, first[0])
 	waitReady(t, sixth)
 	if rb, ok := remoteBot(sim, "code-6"); !ok || int64(rb.ID) != sixth.Status.BotID {
 		t.Fatalf("remote bot code-6 = %+v (found %v), want id %d", rb, ok, sixth.Status.BotID)
@@ -522,7 +276,7 @@ func TestChatBotLimitOrdersBotsAndFreesSlots(t *testing.T) {
 func TestChatBotNamespaceDeletionUnregistersBots(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	portal := webhookPortal(t, ns, "acme", "ns-bots", sim)
 	// A second application reads the same webhook Secret and CA.
 	beta := &b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "beta"}, Spec: *portal.Spec.DeepCopy()}
@@ -583,7 +337,7 @@ func TestChatBotNamespaceDeletionUnregistersBots(t *testing.T) {
 // bots on 4 portals with tight limits never see QUERY_LIMIT_EXCEEDED, even on a forced resync.
 func TestChatBotRateLimitAcrossPortalsAvoids503(t *testing.T) {
 	const portals, perPortal = 4, 5
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	var sims []*bitrixtest.Server
 	var bots []*b24v1.ChatBot
 	for i := range portals {
@@ -607,10 +361,10 @@ func TestChatBotRateLimitAcrossPortalsAvoids503(t *testing.T) {
 	}
 	values := map[string]string{}
 	for _, b := range bots {
-		values[b.Name] = reconcileNow(t, b)
+		values[b.Name] = requestReconcile(t, b)
 	}
 	for _, b := range bots {
-		waitHandled(t, b, values[b.Name])
+		waitReconciled(t, b, values[b.Name])
 	}
 	for i, sim := range sims {
 		if n := len(sim.Bots()); n != perPortal {
@@ -630,7 +384,7 @@ func TestChatBotRateLimitAcrossPortalsAvoids503(t *testing.T) {
 func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	ns, shared, _ := botTest(t, managerOpts{opts: controller.Options{MaxConcurrentReconciles: 8}})
+	ns, shared, _ := startTest(t, managerOpts{opts: controller.Options{MaxConcurrentReconciles: 8}})
 	const clientID = "local.oauth-refresh"
 	portal, secret, first, _ := oauthPortal(t, ns, "acme", clientID, sim)
 	var bots []*b24v1.ChatBot
@@ -655,17 +409,17 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v := reconcileNow(t, b)
+			v := requestReconcile(t, b)
 			mu.Lock()
 			values[b.Name] = v
 			mu.Unlock()
 		}()
 	}
-	pv := reconcileNow(t, portal)
+	pv := requestReconcile(t, portal)
 	wg.Wait()
-	waitHandled(t, portal, pv)
+	waitReconciled(t, portal, pv)
 	for _, b := range bots {
-		waitHandled(t, b, values[b.Name])
+		waitReconciled(t, b, values[b.Name])
 		waitReady(t, b)
 	}
 	waitReady(t, portal)
@@ -721,7 +475,7 @@ func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
 			},
 		})
 	}
-	ns, _, _ := botTest(t, managerOpts{newClient: slow})
+	ns, _, _ := startTest(t, managerOpts{newClient: slow})
 	const clientID = "local.oauth-lag"
 	portal, secret, _, _ := oauthPortal(t, ns, "acme", clientID, sim)
 	a, b := chatBot(ns, "a", "acme", "a"), chatBot(ns, "b", "acme", "b")
@@ -731,7 +485,7 @@ func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
 
 	// First rotation, saved promptly.
 	sim.ExpireAccessTokens()
-	waitHandled(t, a, reconcileNow(t, a))
+	forceReconcile(t, a)
 	waitReady(t, a)
 	if n := sim.RefreshCount(clientID); n != 1 {
 		t.Fatalf("%d refreshes after the first expiry, want 1", n)
@@ -745,16 +499,15 @@ func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
 	// reconcile reads the Secret, which still holds the first rotation's tokens.
 	slowSecretWrites.Store(true)
 	sim.ExpireAccessTokens()
-	reconcileNow(t, a)
+	requestReconcile(t, a)
 	eventually(t, 10*time.Second, "second refresh", func() (bool, string) {
 		return sim.RefreshCount(clientID) == 2, fmt.Sprint(sim.RefreshCount(clientID))
 	})
-	bv := reconcileNow(t, b)
-	waitHandled(t, b, bv)
+	forceReconcile(t, b)
 	waitReady(t, b)
 	waitReady(t, a)
 	slowSecretWrites.Store(false)
-	waitHandled(t, portal, reconcileNow(t, portal))
+	forceReconcile(t, portal)
 	waitReady(t, portal)
 	if n := sim.RefreshCount(clientID); n != 2 {
 		t.Fatalf("%d refreshes after two expiries, want 2", n)
@@ -789,10 +542,10 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 			},
 		})
 	}
-	ns, shared, _ := botTest(t, managerOpts{logs: logs, newClient: recordStatus})
+	ns, shared, _ := startTest(t, managerOpts{logs: logs, newClient: recordStatus})
 
 	// A webhook Portal whose code is rotated to a wrong one and back.
-	code := "whk" + randomHex()
+	code := "whk" + uniqueToken()
 	hook := sim.AddWebhook(1, code)
 	create(t,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"webhookURL": hook}},
@@ -811,11 +564,11 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	waitReady(t, hb)
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}}
-	wrong := "bad" + randomHex()
+	wrong := "bad" + uniqueToken()
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(sim.URL + "/rest/1/" + wrong + "/")} })
 	assertStalled(t, hp, b24v1.ReasonAuthFailed)
 	// A Secret that is not a URL at all: its value must not be echoed.
-	notURL := "nourl" + randomHex()
+	notURL := "nourl" + uniqueToken()
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(notURL)} })
 	assertStalled(t, hp, b24v1.ReasonInvalidSpec)
 	update(t, secret, func() { secret.Data = map[string][]byte{"webhookURL": []byte(hook)} })
@@ -827,7 +580,7 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	create(t, ob)
 	waitReady(t, ob)
 	sim.ExpireAccessTokens()
-	waitHandled(t, ob, reconcileNow(t, ob))
+	forceReconcile(t, ob)
 	waitReady(t, ob)
 	c, err := shared.Portals.Client(context.Background(), op)
 	if err != nil {
@@ -900,9 +653,7 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 func TestChatBotBehaviour(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
-	mo := managerOpts{}
-	dumpLogOnFailure(t, &mo)
-	_, stop := startManager(t, mo)
+	run := subtests(t, managerOpts{})
 
 	cases := []struct {
 		name string
@@ -925,17 +676,12 @@ func TestChatBotBehaviour(t *testing.T) {
 				t.Errorf("message %q does not name the code", msg)
 			}
 			rb, ok := remoteBot(sim, "shared-code")
-			if !ok || rb.App != "customowner-app" || int64(rb.ID) != getBot(t, owned).Status.BotID {
+			if !ok || rb.App != "customowner-app" || int64(rb.ID) != reload(t, owned).Status.BotID {
 				t.Fatalf("remote bot = %+v, want the owner's bot untouched", rb)
 			}
 			// Deleting the stalled bot must not remove the other application's bot.
-			if err := env.Client.Delete(context.Background(), taken); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 15*time.Second, "stalled bot gone", func() (bool, string) {
-				err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(taken), taken)
-				return apierrors.IsNotFound(err), fmt.Sprint(err)
-			})
+			deleteObject(t, taken)
+			waitGone(t, taken)
 			if _, ok := remoteBot(sim, "shared-code"); !ok {
 				t.Fatal("the owner's bot was unregistered")
 			}
@@ -965,13 +711,8 @@ func TestChatBotBehaviour(t *testing.T) {
 			create(t, b)
 			waitReady(t, b)
 			id := b.Status.BotID
-			if err := env.Client.Delete(context.Background(), b); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 15*time.Second, "orphaned bot gone", func() (bool, string) {
-				err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(b), b)
-				return apierrors.IsNotFound(err), fmt.Sprint(err)
-			})
+			deleteObject(t, b)
+			waitGone(t, b)
 			if rb, ok := remoteBot(sim, "keep-me"); !ok || int64(rb.ID) != id {
 				t.Fatalf("remote bot = %+v (found %v), want bot %d left in place", rb, ok, id)
 			}
@@ -1014,7 +755,7 @@ func TestChatBotBehaviour(t *testing.T) {
 			}
 
 			lists := sim.CallCount("imbot.bot.list")
-			waitHandled(t, b, reconcileNow(t, b))
+			forceReconcile(t, b)
 			waitReady(t, b)
 			time.Sleep(300 * time.Millisecond)
 			if n := sim.CallCount("imbot.update") - before; n != 1 {
@@ -1029,11 +770,8 @@ func TestChatBotBehaviour(t *testing.T) {
 			assertKstatus(t, b)
 		}},
 	}
-	parent := t
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, subtestNamespace(t, parent, stop))
-		})
+		run(tc.name, tc.run)
 	}
 }
 
@@ -1044,7 +782,7 @@ func TestChatBotBehaviour(t *testing.T) {
 func TestChatBotAdoptsOwnBotsAtTheLimit(t *testing.T) {
 	sim := bitrixtest.NewServer(bitrixtest.WithMaxBotsPerApp(3))
 	defer sim.Close()
-	ns, _, _ := botTest(t, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{})
 	webhookPortal(t, ns, "acme", "acme-bots", sim, func(p *b24v1.Portal) { p.Spec.MaxBots = ptr(int32(3)) })
 
 	hook := sim.AddWebhook(7, "earlier")

@@ -1,20 +1,14 @@
 package controller_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/controller"
@@ -60,66 +54,11 @@ func (c *mbClock) Flow(t time.Time) {
 	c.t, c.since, c.flowing = t, time.Now(), true
 }
 
-// mbTest starts a manager with clock and gives the test a namespace that is purged when the
-// test ends, after the manager stopped, so no later manager reconciles its objects against a
-// closed simulator.
-func mbTest(t *testing.T, clock controller.Clock, mo managerOpts) (ns string, stop func()) {
-	t.Helper()
-	stop = mbManager(t, clock, mo)
-	ns = namespace(t)
-	t.Cleanup(func() {
-		stop()
-		mbPurge(ns)
-	})
-	return ns, stop
-}
-
-// mbManager starts a manager with clock until t ends (or stop is called), showing the end of
-// its log if t fails.
-func mbManager(t *testing.T, clock controller.Clock, mo managerOpts) (stop func()) {
-	t.Helper()
-	if mo.logs == nil {
-		mo.logs = &logBuffer{}
-	}
-	logs := mo.logs
-	mo.opts.Clock = clock
-	_, stop = startManager(t, mo)
-	t.Cleanup(func() {
-		if t.Failed() {
-			lines := strings.Split(logs.String(), "\n")
-			t.Logf("manager log (last 200 lines):\n%s", strings.Join(lines[max(0, len(lines)-200):], "\n"))
-		}
-	})
-	return stop
-}
-
-// mbPurge drops the finalizers of everything in ns and deletes it.
-func mbPurge(ns string) {
-	ctx := context.Background()
-	for _, l := range []client.ObjectList{&b24v1.ScheduledJobList{}, &b24v1.MetabotList{}} {
-		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
-			continue
-		}
-		_ = meta.EachListItem(l, func(o runtime.Object) error {
-			obj := o.(client.Object)
-			if len(obj.GetFinalizers()) > 0 {
-				p := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-				obj.SetFinalizers(nil)
-				_ = env.Client.Patch(ctx, obj, p)
-			}
-			return nil
-		})
-	}
-	_ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-}
-
-var mbTokens atomic.Int64
-
 // mbBot adds a bot to sim and creates its token Secret, a CA ConfigMap with the simulator's
 // certificate, and a Metabot for it. The Secret is left out with noSecret.
-func mbBot(t *testing.T, ns, name string, sim *metabottest.Server, botID int64, noSecret bool) (*b24v1.Metabot, *corev1.Secret) {
+func mbBot(t testing.TB, ns, name string, sim *metabottest.Server, botID int64, noSecret bool) (*b24v1.Metabot, *corev1.Secret) {
 	t.Helper()
-	token := fmt.Sprintf("token-%s-%d", name, mbTokens.Add(1))
+	token := "token-" + name + "-" + uniqueToken()
 	sim.AddBot(botID, token)
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-token"}, StringData: map[string]string{"token": token + "\n"}}
 	if !noSecret {
@@ -143,70 +82,12 @@ func mbBot(t *testing.T, ns, name string, sim *metabottest.Server, botID int64, 
 	return mb, sec
 }
 
-// mbWaitReason waits for Ready=status/reason for the current generation.
-func mbWaitReason(t *testing.T, obj controllerObject, status metav1.ConditionStatus, reason string) {
-	t.Helper()
-	waitReason(t, obj, status, reason, 20*time.Second)
-}
-
-// mbAnnotate sets an annotation, retrying on conflicts.
-func mbAnnotate(t *testing.T, obj client.Object, key, value string) {
-	t.Helper()
-	for i := 0; ; i++ {
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-			t.Fatal(err)
-		}
-		a := obj.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		a[key] = value
-		obj.SetAnnotations(a)
-		err := env.Client.Update(context.Background(), obj)
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) || i > 20 {
-			t.Fatal(err)
-		}
-	}
-}
-
-var mbRequests atomic.Int64
-
-// mbReconcile asks for a reconcile with a new reconcile-requested-at value and waits until
-// the object's status records it.
-func mbReconcile(t *testing.T, obj controllerObject) {
-	t.Helper()
-	v := fmt.Sprintf("r%d", mbRequests.Add(1))
-	mbAnnotate(t, obj, b24v1.ReconcileRequestedAtAnnotation, v)
-	eventually(t, 20*time.Second, "reconcile "+v+" of "+obj.GetName(), func() (bool, string) {
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-			return false, err.Error()
-		}
-		return obj.CommonStatus().LastHandledReconcileAt == v, obj.CommonStatus().LastHandledReconcileAt
-	})
-}
-
-// mbPoke asks for a reconcile that is expected to change nothing (a stalled object does not
-// acknowledge it) and gives it time to happen.
-func mbPoke(t *testing.T, obj client.Object) {
-	t.Helper()
-	mbAnnotate(t, obj, b24v1.ReconcileRequestedAtAnnotation, fmt.Sprintf("p%d", mbRequests.Add(1)))
-	time.Sleep(time.Second)
-}
-
-func mbCondition(t *testing.T, obj controllerObject, typ string) *metav1.Condition {
-	t.Helper()
-	return condition(t, obj, typ)
-}
-
 // ---- Metabot ----
 
 func TestMetabot(t *testing.T) {
 	sim := metabottest.NewServer()
 	t.Cleanup(sim.Close)
-	ns, _ := mbTest(t, newMBClock(time.Now()), managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{opts: controller.Options{Clock: newMBClock(time.Now())}})
 
 	t.Run("is Ready with the job endpoint in status, without a remote call", func(t *testing.T) {
 		mb, _ := mbBot(t, ns, "ready", sim, 11, false)
@@ -215,7 +96,7 @@ func TestMetabot(t *testing.T) {
 		if mb.Status.Endpoint != want {
 			t.Errorf("endpoint = %q, want %q", mb.Status.Endpoint, want)
 		}
-		if c := mbCondition(t, mb, b24v1.ConditionReady); !strings.Contains(c.Message, want) {
+		if c := condition(t, mb, b24v1.ConditionReady); !strings.Contains(c.Message, want) {
 			t.Errorf("Ready message %q does not name the endpoint", c.Message)
 		}
 		if n := sim.Requests(); n != 0 {
@@ -225,7 +106,7 @@ func TestMetabot(t *testing.T) {
 
 	t.Run("waits for a missing token Secret and becomes Ready when it appears", func(t *testing.T) {
 		mb, sec := mbBot(t, ns, "late-secret", sim, 12, true)
-		mbWaitReason(t, mb, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady)
+		waitReason(t, mb, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 20*time.Second)
 		create(t, sec)
 		waitReady(t, mb)
 	})
@@ -257,11 +138,11 @@ func TestMetabot(t *testing.T) {
 			ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}}
 			tc.mutate(mb, sec, ca)
 			create(t, sec, ca, mb)
-			mbWaitReason(t, mb, metav1.ConditionFalse, b24v1.ReasonInvalidSpec)
-			if c := mbCondition(t, mb, b24v1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue {
+			waitReason(t, mb, metav1.ConditionFalse, b24v1.ReasonInvalidSpec, 20*time.Second)
+			if c := condition(t, mb, b24v1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue {
 				t.Errorf("Stalled = %v, want True", c)
 			}
-			if c := mbCondition(t, mb, b24v1.ConditionReady); strings.Contains(c.Message, "secret-token-value") {
+			if c := condition(t, mb, b24v1.ConditionReady); strings.Contains(c.Message, "secret-token-value") {
 				t.Errorf("the message shows the token: %q", c.Message)
 			}
 		})
@@ -274,17 +155,11 @@ func TestMetabot(t *testing.T) {
 		sim.AddBot(14, "rotated-token")
 		job := mbOneShot(ns, "after-rotation", "rotate", 1401)
 		create(t, job)
-		mbWaitReason(t, job, metav1.ConditionFalse, b24v1.ReasonAuthFailed)
+		waitReason(t, job, metav1.ConditionFalse, b24v1.ReasonAuthFailed, 20*time.Second)
 		if n := mbJobsFor(sim, 1401); n != 0 {
 			t.Fatalf("%d jobs scheduled with a refused token", n)
 		}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(sec), sec); err != nil {
-			t.Fatal(err)
-		}
-		sec.StringData = map[string]string{"token": "rotated-token"}
-		if err := env.Client.Update(context.Background(), sec); err != nil {
-			t.Fatal(err)
-		}
+		update(t, sec, func() { sec.StringData = map[string]string{"token": "rotated-token"} })
 		waitReady(t, job)
 		if n := mbJobsFor(sim, 1401); n != 1 {
 			t.Fatalf("%d jobs, want 1", n)
@@ -296,21 +171,14 @@ func TestMetabot(t *testing.T) {
 		job := mbOneShot(ns, "user", "in-use", 1501)
 		create(t, job)
 		waitReady(t, job)
-		if err := env.Client.Delete(context.Background(), mb); err != nil {
-			t.Fatal(err)
-		}
+		deleteObject(t, mb)
 		eventually(t, 20*time.Second, "the Metabot to report what it waits for", func() (bool, string) {
-			c := mbCondition(t, mb, b24v1.ConditionReady)
+			c := condition(t, mb, b24v1.ConditionReady)
 			return c != nil && c.Reason == b24v1.ReasonDeleting && strings.Contains(c.Message, "user"), fmt.Sprint(c)
 		})
 		requests := sim.Requests()
-		if err := env.Client.Delete(context.Background(), job); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 20*time.Second, "the Metabot to go", func() (bool, string) {
-			err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(mb), &b24v1.Metabot{})
-			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		})
+		deleteObject(t, job)
+		waitGone(t, mb)
 		if sim.Requests() != requests {
 			t.Errorf("deleting a ScheduledJob made %d remote calls, want none (Metabot has no cancel call)", sim.Requests()-requests)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,10 +46,7 @@ func TestPortal(t *testing.T) {
 			},
 		})
 	}
-	mo := managerOpts{newClient: record}
-	dumpLogOnFailure(t, &mo)
-	_, stop := startManager(t, mo)
-	parent := t
+	run := subtests(t, managerOpts{newClient: record})
 
 	cases := []struct {
 		name string
@@ -65,7 +61,7 @@ func TestPortal(t *testing.T) {
 				t.Errorf("message %q does not name the missing scope", msg)
 			}
 			sim.SetScopes("imbot", "im", "user")
-			waitHandled(t, p, reconcileNow(t, p))
+			forceReconcile(t, p)
 			waitReady(t, p)
 			assertKstatus(t, p)
 		}},
@@ -82,7 +78,7 @@ func TestPortal(t *testing.T) {
 				t.Error("app.info was never called")
 			}
 			sim.SetInstalled(clientID, true)
-			waitHandled(t, p, reconcileNow(t, p))
+			forceReconcile(t, p)
 			waitReady(t, p)
 		}},
 		{"a webhook URL on another host than spec.url is InvalidSpec naming both hosts", func(t *testing.T, ns string) {
@@ -154,9 +150,7 @@ func TestPortal(t *testing.T) {
 			}
 			waitBound(2)
 			assertKstatus(t, p)
-			if err := env.Client.Delete(context.Background(), one); err != nil {
-				t.Fatal(err)
-			}
+			deleteObject(t, one)
 			waitBound(1)
 		}},
 		{"a deleted Portal waits for its ChatBots and then releases its Secret and CA", func(t *testing.T, ns string) {
@@ -167,9 +161,7 @@ func TestPortal(t *testing.T) {
 			create(t, b)
 			waitReady(t, b)
 			waitReady(t, p)
-			if err := env.Client.Delete(context.Background(), p); err != nil {
-				t.Fatal(err)
-			}
+			deleteObject(t, p)
 			eventually(t, 10*time.Second, "Portal waiting for its bot", func() (bool, string) {
 				c := condition(t, p, b24v1.ConditionReady)
 				return c != nil && c.Reason == b24v1.ReasonDeleting && strings.Contains(c.Message, "one"), fmt.Sprintf("%+v", c)
@@ -177,13 +169,8 @@ func TestPortal(t *testing.T) {
 			if _, ok := remoteBot(sim, "one"); !ok {
 				t.Fatal("the bot was unregistered while its ChatBot exists")
 			}
-			if err := env.Client.Delete(context.Background(), b); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 15*time.Second, "Portal gone", func() (bool, string) {
-				err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(p), p)
-				return apierrors.IsNotFound(err), fmt.Sprint(err)
-			})
+			deleteObject(t, b)
+			waitGone(t, p)
 			if len(sim.Bots()) != 0 {
 				t.Fatalf("remote bots left: %+v", sim.Bots())
 			}
@@ -214,14 +201,9 @@ func TestPortal(t *testing.T) {
 			waitReady(t, pb)
 
 			for _, o := range []client.Object{ba, pa} {
-				if err := env.Client.Delete(context.Background(), o); err != nil {
-					t.Fatal(err)
-				}
+				deleteObject(t, o)
 			}
-			eventually(t, 15*time.Second, "Portal a gone", func() (bool, string) {
-				err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(pa), pa)
-				return apierrors.IsNotFound(err), fmt.Sprint(err)
-			})
+			waitGone(t, pa)
 			key := client.ObjectKey{Namespace: ns, Name: "a-webhook"}
 			writesMu.Lock()
 			writes := slices.Clone(secretWrites[key])
@@ -234,9 +216,7 @@ func TestPortal(t *testing.T) {
 
 			// The last Portal that reads it releases it.
 			for _, o := range []client.Object{bb, pb} {
-				if err := env.Client.Delete(context.Background(), o); err != nil {
-					t.Fatal(err)
-				}
+				deleteObject(t, o)
 			}
 			eventually(t, 15*time.Second, "Secret released", func() (bool, string) {
 				var s corev1.Secret
@@ -246,8 +226,6 @@ func TestPortal(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, subtestNamespace(t, parent, stop))
-		})
+		run(tc.name, tc.run)
 	}
 }

@@ -12,23 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/controller"
 	"github.com/b24ops/b24-operator/internal/metabot/metabottest"
-	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
 // mbOneShot is a one-shot job running script "welcome" for lead; the lead id finds its
@@ -67,14 +58,6 @@ func mbJobs(sim *metabottest.Server, lead int64) []metabottest.Job {
 
 func mbJobsFor(sim *metabottest.Server, lead int64) int { return len(mbJobs(sim, lead)) }
 
-func mbGet(t *testing.T, j *b24v1.ScheduledJob) *b24v1.ScheduledJob {
-	t.Helper()
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(j), j); err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
 // mbWaitJobs waits until the simulator holds n jobs for lead, then makes sure no more come.
 func mbWaitJobs(t *testing.T, sim *metabottest.Server, lead int64, n int) []metabottest.Job {
 	t.Helper()
@@ -89,27 +72,13 @@ func mbWaitJobs(t *testing.T, sim *metabottest.Server, lead int64, n int) []meta
 	return jobs
 }
 
-// mbAssertStalled checks Ready=False/reason with Stalled=True and no Reconciling.
-func mbAssertStalled(t *testing.T, j *b24v1.ScheduledJob, reason string) {
-	t.Helper()
-	mbWaitReason(t, j, metav1.ConditionFalse, reason)
-	if c := mbCondition(t, j, b24v1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue || c.Reason != reason {
-		t.Errorf("Stalled = %+v, want True/%s", c, reason)
-	}
-	if c := mbCondition(t, j, b24v1.ConditionReconciling); c != nil {
-		t.Errorf("Reconciling = %+v, want absent", c)
-	}
-}
-
-var mbResends atomic.Int64
-
 // mbResend sets a new value of the resend annotation and waits until it is handled.
 func mbResend(t *testing.T, j *b24v1.ScheduledJob) {
 	t.Helper()
-	v := fmt.Sprintf("resend-%d", mbResends.Add(1))
-	mbAnnotate(t, j, b24v1.ResendAnnotation, v)
+	v := "resend-" + uniqueToken()
+	annotate(t, j, b24v1.ResendAnnotation, v)
 	eventually(t, 20*time.Second, "resend "+v+" handled", func() (bool, string) {
-		mbGet(t, j)
+		reload(t, j)
 		return j.Status.HandledResend == v, j.Status.HandledResend
 	})
 }
@@ -120,7 +89,7 @@ func TestScheduledJobOneShot(t *testing.T) {
 	clock := newMBClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
 	sim := metabottest.NewServer(metabottest.WithClock(clock.Now))
 	t.Cleanup(sim.Close)
-	ns, _ := mbTest(t, clock, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{opts: controller.Options{Clock: clock}})
 	mb, _ := mbBot(t, ns, "sales", sim, 21, false)
 	waitReady(t, mb)
 	now := clock.Now()
@@ -180,7 +149,7 @@ func TestScheduledJobOneShot(t *testing.T) {
 			if j.Status.RunAt == nil || !j.Status.RunAt.Time.Equal(tc.wantRunAt) {
 				t.Errorf("status.runAt = %v, want %s", j.Status.RunAt, tc.wantRunAt)
 			}
-			msg := mbCondition(t, j, b24v1.ConditionReady).Message
+			msg := condition(t, j, b24v1.ConditionReady).Message
 			if !strings.Contains(msg, tc.wantRunAt.UTC().Format(time.RFC3339)) || !strings.Contains(msg, "cannot cancel") {
 				t.Errorf("Ready message %q should name %s and say deletion cannot cancel the job", msg, tc.wantRunAt.UTC().Format(time.RFC3339))
 			}
@@ -192,7 +161,7 @@ func TestScheduledJobOneShot(t *testing.T) {
 		j := mbOneShot(ns, "waits-for-metabot", "late", 2201)
 		j.Spec.RunAt = &metav1.Time{Time: clock.Now().Add(time.Hour)}
 		create(t, j)
-		mbWaitReason(t, j, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady)
+		waitReason(t, j, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 20*time.Second)
 		if j.Status.Phase != "" && j.Status.Phase != b24v1.PhasePending {
 			t.Errorf("phase = %q while waiting, want Pending", j.Status.Phase)
 		}
@@ -214,7 +183,7 @@ func TestScheduledJobOneShot(t *testing.T) {
 		create(t, j)
 		waitReady(t, j)
 		mbResend(t, j)
-		mbReconcile(t, j)
+		forceReconcile(t, j)
 		mbWaitJobs(t, sim, 2202, 1)
 		waitReady(t, j)
 	})
@@ -224,13 +193,8 @@ func TestScheduledJobOneShot(t *testing.T) {
 		create(t, j)
 		waitReady(t, j)
 		requests := sim.Requests()
-		if err := env.Client.Delete(context.Background(), j); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 20*time.Second, "the ScheduledJob to go", func() (bool, string) {
-			err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(j), &b24v1.ScheduledJob{})
-			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		})
+		deleteObject(t, j)
+		waitGone(t, j)
 		if n := sim.Requests() - requests; n != 0 {
 			t.Errorf("%d remote calls on deletion, want none", n)
 		}
@@ -242,7 +206,7 @@ func TestScheduledJobOneShot(t *testing.T) {
 // with OutcomeUnknown and are never sent again without a resend, which sends exactly once more.
 func TestScheduledJobSendFailures(t *testing.T) {
 	clock := newMBClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
-	ns, _ := mbTest(t, clock, managerOpts{opts: controller.Options{HTTPTimeout: time.Second}})
+	ns, _, _ := startTest(t, managerOpts{opts: controller.Options{Clock: clock, HTTPTimeout: time.Second}})
 	cases := []struct {
 		name       string
 		faults     []metabottest.Fault
@@ -290,7 +254,7 @@ func TestScheduledJobSendFailures(t *testing.T) {
 			if tc.wantReason == b24v1.ReasonSucceeded {
 				waitReady(t, j)
 			} else {
-				mbAssertStalled(t, j, tc.wantReason)
+				assertStalled(t, j, tc.wantReason)
 			}
 			requests, want := sim.Requests(), len(tc.faults)
 			if tc.wantReason == b24v1.ReasonSucceeded {
@@ -300,19 +264,19 @@ func TestScheduledJobSendFailures(t *testing.T) {
 				t.Errorf("%d requests, want %d", requests, want)
 			}
 			// A reconcile changes nothing: no second send on its own.
-			mbPoke(t, j)
+			poke(t, j)
 			mbWaitJobs(t, sim, lead, tc.wantJobs)
 			if sim.Requests() != requests {
 				t.Fatalf("a reconcile sent %d more requests", sim.Requests()-requests)
 			}
-			mbGet(t, j)
+			reload(t, j)
 			if j.Status.Phase != tc.wantPhase {
 				t.Errorf("phase = %q, want %q", j.Status.Phase, tc.wantPhase)
 			}
 			if tc.wantReason == b24v1.ReasonSucceeded {
 				return
 			}
-			msg := mbCondition(t, j, b24v1.ConditionReady).Message
+			msg := condition(t, j, b24v1.ConditionReady).Message
 			if !strings.Contains(msg, b24v1.ResendAnnotation) {
 				t.Errorf("the message %q does not say how to resend", msg)
 			}
@@ -320,45 +284,11 @@ func TestScheduledJobSendFailures(t *testing.T) {
 			mbResend(t, j)
 			waitReady(t, j)
 			mbWaitJobs(t, sim, lead, tc.wantJobs+1)
-			mbReconcile(t, j)
+			forceReconcile(t, j)
 			mbWaitJobs(t, sim, lead, tc.wantJobs+1)
 			if j.Status.Phase != b24v1.PhaseScheduled || j.Status.Attempt != nil {
 				t.Errorf("after the resend: phase %q attempt %v", j.Status.Phase, j.Status.Attempt)
 			}
-		})
-	}
-}
-
-// statusWritesFail makes the manager's client fail every status write of ScheduledJobs once
-// fail says so: the manager crashing between sending and recording.
-type mbWatchless struct{ client.Client }
-
-func (mbWatchless) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
-	return nil, errors.New("not supported")
-}
-
-func statusWritesFail(fail func() bool, failed *atomic.Int32) func(client.Client) client.Client {
-	refuse := func(obj client.Object) error {
-		if _, ok := obj.(*b24v1.ScheduledJob); ok && fail() {
-			failed.Add(1)
-			return errors.New("injected: the manager stopped before recording the outcome")
-		}
-		return nil
-	}
-	return func(c client.Client) client.Client {
-		return interceptor.NewClient(mbWatchless{c}, interceptor.Funcs{
-			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-				if err := refuse(obj); err != nil {
-					return err
-				}
-				return c.SubResource(sub).Update(ctx, obj, opts...)
-			},
-			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-				if err := refuse(obj); err != nil {
-					return err
-				}
-				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
-			},
 		})
 	}
 }
@@ -371,7 +301,7 @@ func TestScheduledJobCrashAfterSendLeavesOneJob(t *testing.T) {
 	sim := metabottest.NewServer(metabottest.WithClock(clock.Now))
 	t.Cleanup(sim.Close)
 	var failed atomic.Int32
-	ns, stop := mbTest(t, clock, managerOpts{newClient: statusWritesFail(func() bool { return sim.JobCount() > 0 }, &failed)})
+	ns, _, stop := startTest(t, managerOpts{opts: controller.Options{Clock: clock}, newClient: statusCrash(func(*b24v1.ScheduledJob) bool { return sim.JobCount() > 0 }, &failed)})
 	mb, _ := mbBot(t, ns, "crash", sim, 41, false)
 	waitReady(t, mb)
 	j := mbOneShot(ns, "crash", "crash", 4101)
@@ -381,16 +311,16 @@ func TestScheduledJobCrashAfterSendLeavesOneJob(t *testing.T) {
 		return failed.Load() > 0, "no failed write"
 	})
 	stop()
-	if mbGet(t, j).Status.Attempt == nil {
+	if reload(t, j).Status.Attempt == nil {
 		t.Fatal("no attempt recorded before sending")
 	}
 
-	mbManager(t, clock, managerOpts{})
-	mbAssertStalled(t, j, b24v1.ReasonOutcomeUnknown)
-	if msg := mbCondition(t, j, b24v1.ConditionReady).Message; !strings.Contains(msg, b24v1.ResendAnnotation) || !strings.Contains(msg, "stopped after sending") {
+	startManager(t, managerOpts{opts: controller.Options{Clock: clock}})
+	assertStalled(t, j, b24v1.ReasonOutcomeUnknown)
+	if msg := condition(t, j, b24v1.ConditionReady).Message; !strings.Contains(msg, b24v1.ResendAnnotation) || !strings.Contains(msg, "stopped after sending") {
 		t.Errorf("message %q", msg)
 	}
-	mbPoke(t, j)
+	poke(t, j)
 	mbWaitJobs(t, sim, 4101, 1)
 
 	mbResend(t, j)
@@ -405,7 +335,7 @@ func TestScheduledJobAttemptNotRecordedSendsNothing(t *testing.T) {
 	t.Cleanup(sim.Close)
 	var refused atomic.Int32
 	failFirst := func(c client.Client) client.Client {
-		return interceptor.NewClient(mbWatchless{c}, interceptor.Funcs{
+		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
 			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 				if _, ok := obj.(*b24v1.ScheduledJob); ok && refused.Load() < 3 {
 					if sim.JobCount() > 0 {
@@ -418,7 +348,7 @@ func TestScheduledJobAttemptNotRecordedSendsNothing(t *testing.T) {
 			},
 		})
 	}
-	ns, _ := mbTest(t, clock, managerOpts{newClient: failFirst})
+	ns, _, _ := startTest(t, managerOpts{opts: controller.Options{Clock: clock}, newClient: failFirst})
 	mb, _ := mbBot(t, ns, "unrecorded", sim, 42, false)
 	waitReady(t, mb)
 	j := mbOneShot(ns, "unrecorded", "unrecorded", 4201)
@@ -437,7 +367,7 @@ func TestScheduledJobCron(t *testing.T) {
 	clock := newMBClock(start)
 	sim := metabottest.NewServer(metabottest.WithClock(clock.Now))
 	t.Cleanup(sim.Close)
-	ns, stop := mbTest(t, clock, managerOpts{})
+	ns, _, stop := startTest(t, managerOpts{opts: controller.Options{Clock: clock}})
 	parent := t
 	mb, _ := mbBot(t, ns, "cron", sim, 51, false)
 	waitReady(t, mb)
@@ -454,16 +384,16 @@ func TestScheduledJobCron(t *testing.T) {
 		mbWaitJobs(t, sim, 5101, 0)
 		for i, tick := range []time.Time{start.Add(30 * time.Minute), start.Add(90 * time.Minute)} {
 			clock.Set(tick.Add(-time.Second))
-			mbReconcile(t, hourly)
+			forceReconcile(t, hourly)
 			mbWaitJobs(t, sim, 5101, i)
 			clock.Set(tick)
-			mbReconcile(t, hourly)
+			forceReconcile(t, hourly)
 			jobs := mbWaitJobs(t, sim, 5101, i+1)
 			if got := jobs[i]; got.RunAfterSec == nil || *got.RunAfterSec != 0 || !got.ReceivedAt.Equal(tick) {
 				t.Errorf("tick %s went out as %+v", tick, got)
 			}
 			clock.Advance(30 * time.Second)
-			mbReconcile(t, hourly)
+			forceReconcile(t, hourly)
 			mbWaitJobs(t, sim, 5101, i+1)
 			st := hourly.Status
 			if !st.LastScheduleTime.Time.Equal(tick) || !st.NextScheduleTime.Time.Equal(tick.Add(time.Hour)) {
@@ -484,9 +414,9 @@ func TestScheduledJobCron(t *testing.T) {
 		// From 12:00:30 to 18:20:30: the ticks 13:00 .. 18:00 are missed, the latest by more
 		// than the deadline.
 		clock.Advance(6*time.Hour + 20*time.Minute)
-		mbManager(parent, clock, managerOpts{}) // reconciles everything on start; runs for the next cases too
+		startManager(parent, managerOpts{opts: controller.Options{Clock: clock}}) // reconciles everything on start; runs for the next cases too
 		eventually(t, 20*time.Second, "the missed ticks to be recorded", func() (bool, string) {
-			mbGet(t, hourly)
+			reload(t, hourly)
 			return hourly.Status.NextScheduleTime != nil && hourly.Status.NextScheduleTime.UTC().Hour() == 19, fmt.Sprint(hourly.Status.NextScheduleTime)
 		})
 		if n := mbJobsFor(sim, 5101); n != before {
@@ -505,21 +435,17 @@ func TestScheduledJobCron(t *testing.T) {
 			t.Errorf("history = %+v, want 6 skipped ticks, newest first", hourly.Status.History)
 		}
 		waitReady(t, hourly)
-		if e := waitEventOf(t, hourly, "TicksSkipped"); !strings.Contains(e, "6 missed ticks") {
+		if e := waitEvent(t, hourly, "TicksSkipped").Note; !strings.Contains(e, "6 missed ticks") {
 			t.Errorf("event %q", e)
 		}
 	})
 
 	t.Run("suspended, it sends nothing and is not Ready without being stalled; resumed, it does not catch up", func(t *testing.T) {
 		before := mbJobsFor(sim, 5101)
-		mbGet(t, hourly)
-		hourly.Spec.Suspend = ptr(true)
-		if err := env.Client.Update(context.Background(), hourly); err != nil {
-			t.Fatal(err)
-		}
-		mbWaitReason(t, hourly, metav1.ConditionTrue, b24v1.ReasonSuspended)
+		update(t, hourly, func() { hourly.Spec.Suspend = ptr(true) })
+		waitReason(t, hourly, metav1.ConditionTrue, b24v1.ReasonSuspended, 20*time.Second)
 		for _, typ := range []string{b24v1.ConditionStalled, b24v1.ConditionReconciling} {
-			if c := mbCondition(t, hourly, typ); c != nil {
+			if c := condition(t, hourly, typ); c != nil {
 				t.Errorf("%s = %+v while suspended", typ, c)
 			}
 		}
@@ -527,12 +453,8 @@ func TestScheduledJobCron(t *testing.T) {
 			t.Errorf("status = %+v", hourly.Status)
 		}
 		clock.Advance(3 * time.Hour)
-		mbReconcile(t, hourly)
-		mbGet(t, hourly)
-		hourly.Spec.Suspend = ptr(false)
-		if err := env.Client.Update(context.Background(), hourly); err != nil {
-			t.Fatal(err)
-		}
+		forceReconcile(t, hourly)
+		update(t, hourly, func() { hourly.Spec.Suspend = ptr(false) })
 		waitReady(t, hourly)
 		if n := mbJobsFor(sim, 5101); n != before {
 			t.Errorf("%d jobs sent for ticks due while suspended", n-before)
@@ -541,9 +463,7 @@ func TestScheduledJobCron(t *testing.T) {
 			t.Errorf("next = %v, want after now", next)
 		}
 		// Out of the way of the next cases' clock jumps.
-		if err := env.Client.Delete(context.Background(), hourly); err != nil {
-			t.Fatal(err)
-		}
+		deleteObject(t, hourly)
 	})
 
 	t.Run("an ambiguous tick stalls with OutcomeUnknown, is not sent again, and the next tick still goes", func(t *testing.T) {
@@ -553,8 +473,8 @@ func TestScheduledJobCron(t *testing.T) {
 		tick := j.Status.NextScheduleTime.Time
 		sim.InjectFault(1, metabottest.ProcessThenFail(http.StatusBadGateway))
 		clock.Set(tick)
-		mbReconcile(t, j)
-		mbAssertStalled(t, j, b24v1.ReasonOutcomeUnknown)
+		forceReconcile(t, j)
+		assertStalled(t, j, b24v1.ReasonOutcomeUnknown)
 		mbWaitJobs(t, sim, 5102, 1)
 		if h := j.Status.History[0]; h.Outcome != b24v1.TickFailed || h.Reason != b24v1.ReasonOutcomeUnknown || !h.ScheduleTime.Time.Equal(tick) {
 			t.Errorf("history[0] = %+v", h)
@@ -563,7 +483,7 @@ func TestScheduledJobCron(t *testing.T) {
 			t.Errorf("next = %s", j.Status.NextScheduleTime)
 		}
 		clock.Advance(time.Minute)
-		mbPoke(t, j)
+		poke(t, j)
 		mbWaitJobs(t, sim, 5102, 1)
 
 		mbResend(t, j)
@@ -574,12 +494,10 @@ func TestScheduledJobCron(t *testing.T) {
 		}
 
 		clock.Set(tick.Add(5 * time.Minute))
-		mbReconcile(t, j)
+		forceReconcile(t, j)
 		mbWaitJobs(t, sim, 5102, 3)
 		waitReady(t, j)
-		if err := env.Client.Delete(context.Background(), j); err != nil {
-			t.Fatal(err)
-		}
+		deleteObject(t, j)
 	})
 
 	t.Run("the requeue is for the tick itself: it fires with no other trigger", func(t *testing.T) {
@@ -590,7 +508,7 @@ func TestScheduledJobCron(t *testing.T) {
 		// Real time now runs 1.5 s before the tick; the requeue computed at the next reconcile
 		// must fire at the tick.
 		clock.Flow(tick.Add(-1500 * time.Millisecond))
-		mbReconcile(t, j)
+		forceReconcile(t, j)
 		if n := mbJobsFor(sim, 5103); n != 0 {
 			t.Fatalf("%d jobs before the tick", n)
 		}
@@ -600,26 +518,6 @@ func TestScheduledJobCron(t *testing.T) {
 		}
 		clock.Set(clock.Now())
 	})
-}
-
-// waitEventOf waits for an event with reason about obj and returns its note.
-func waitEventOf(t *testing.T, obj client.Object, reason string) string {
-	t.Helper()
-	var note string
-	eventually(t, 20*time.Second, "event "+reason, func() (bool, string) {
-		var list eventsv1.EventList
-		if err := env.Client.List(context.Background(), &list, client.InNamespace(obj.GetNamespace())); err != nil {
-			return false, err.Error()
-		}
-		for _, e := range list.Items {
-			if e.Regarding.Name == obj.GetName() && e.Regarding.Kind == "ScheduledJob" && e.Reason == reason {
-				note = e.Note
-				return true, ""
-			}
-		}
-		return false, "none"
-	})
-	return note
 }
 
 // A daily job at 09:00 Europe/Berlin fires exactly once on each day around both DST
@@ -632,7 +530,7 @@ func TestScheduledJobCronAcrossDST(t *testing.T) {
 	clock := newMBClock(time.Date(2026, 3, 27, 8, 0, 0, 0, berlin))
 	sim := metabottest.NewServer(metabottest.WithClock(clock.Now))
 	t.Cleanup(sim.Close)
-	ns, _ := mbTest(t, clock, managerOpts{})
+	ns, _, _ := startTest(t, managerOpts{opts: controller.Options{Clock: clock}})
 	mb, _ := mbBot(t, ns, "dst", sim, 61, false)
 	waitReady(t, mb)
 
@@ -649,16 +547,14 @@ func TestScheduledJobCronAcrossDST(t *testing.T) {
 			}
 			for _, at := range []time.Time{nine.Add(-time.Minute), nine, nine.Add(2 * time.Hour)} {
 				clock.Set(at)
-				mbReconcile(t, j)
+				forceReconcile(t, j)
 			}
 			jobs := mbWaitJobs(t, sim, lead, day+1)
 			if got := jobs[day].ReceivedAt.In(berlin); !got.Equal(nine) {
 				t.Errorf("day %d sent at %s, want %s", day, got, nine)
 			}
 		}
-		if err := env.Client.Delete(context.Background(), j); err != nil {
-			t.Fatal(err)
-		}
+		deleteObject(t, j)
 	}
 }
 
@@ -675,29 +571,13 @@ func BenchmarkOneShotJobs1000(b *testing.B) {
 	ctx := context.Background()
 	sim := metabottest.NewServer()
 	b.Cleanup(sim.Close)
-	stop := mbBenchManager(b)
+	stop := benchManager(b)
 	ns, err := env.CreateNamespace(ctx, "bench-oneshot")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { stop(); mbPurge(ns) })
-
-	sim.AddBot(71, "bench-token")
-	url := b24v1.HTTPSURL(sim.URL)
-	for _, o := range []client.Object{
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-token"}, StringData: map[string]string{"token": "bench-token"}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
-		&b24v1.Metabot{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench"}, Spec: b24v1.MetabotSpec{
-			URL: &url, BotID: 71,
-			TokenSecretRef: b24v1.KeyReference{Name: "bench-token", Key: "token"},
-			CABundle:       &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: "bench-ca", Key: "ca.crt"}},
-			RateLimit:      &b24v1.RateLimit{RequestsPerSecond: 1000, Burst: 1000},
-		}},
-	} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			b.Fatal(err)
-		}
-	}
+	purgeAfter(b, stop, ns)
+	mbBot(b, ns, "bench", sim, 71, false)
 
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
@@ -754,33 +634,4 @@ func BenchmarkOneShotJobs1000(b *testing.B) {
 	b.ReportMetric(float64(sim.Requests())/float64(b.N), "requests/op")
 	b.ReportMetric(float64(duplicates), "duplicates")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*jobs)*1000, "ms/job")
-}
-
-// mbBenchManager runs the operator with the default options (a real clock) for a benchmark.
-func mbBenchManager(b *testing.B) (stop func()) {
-	ctrl.SetLogger(logr.Discard())
-	mgr, err := ctrl.NewManager(env.Config, manager.Options{
-		Scheme:                 testenv.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 logr.Discard(),
-		Client: client.Options{Cache: &client.CacheOptions{
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := controller.SetupWithShared(mgr, controller.Options{SkipNameValidation: true}); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			b.Errorf("manager: %v", err)
-		}
-	}()
-	return func() { cancel(); <-done }
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -68,22 +69,12 @@ type managerOpts struct {
 }
 
 // startManager runs the operator's controllers against the shared API server until the test
-// ends (or stop is called). Secrets and ConfigMaps are read live, as in production.
+// ends (or stop is called). Secrets and ConfigMaps are read live, as in production. The end of
+// the manager's log is shown if the test fails.
 func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop func()) {
 	t.Helper()
-	logs := mo.logs
-	if logs == nil {
-		logs = &logBuffer{}
-	}
-	opts := manager.Options{
-		Scheme:  testenv.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Logger:  zap.New(zap.WriteTo(logs), zap.UseDevMode(true), zap.Level(zapLevelDebug())),
-		Client: client.Options{Cache: &client.CacheOptions{
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
-		HealthProbeBindAddress: "0",
-	}
+	dumpLogOnFailure(t, &mo)
+	opts := managerOptions(zap.New(zap.WriteTo(mo.logs), zap.UseDevMode(true), zap.Level(zapLevelDebug())))
 	if mo.newClient != nil {
 		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(cfg, o)
@@ -109,31 +100,91 @@ func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop = runManager(t, mgr)
+	t.Cleanup(stop)
+	return shared, stop
+}
+
+// benchManager runs the controllers with the production defaults (a real clock) and no log
+// output until stopped.
+func benchManager(b *testing.B) (stop func()) {
+	// The API client logs through the global logger; keep it quiet (and without the notice
+	// that it was never set).
+	ctrl.SetLogger(logr.Discard())
+	mgr, err := ctrl.NewManager(env.Config, managerOptions(logr.Discard()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := controller.SetupWithShared(mgr, controller.Options{SkipNameValidation: true}); err != nil {
+		b.Fatal(err)
+	}
+	return runManager(b, mgr)
+}
+
+// managerOptions are the manager options of the tests and benchmarks: the shared API server,
+// no metrics or health endpoints, Secrets and ConfigMaps read live.
+func managerOptions(logger logr.Logger) manager.Options {
+	return manager.Options{
+		Scheme:  testenv.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Logger:  logger,
+		Client: client.Options{Cache: &client.CacheOptions{
+			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
+		HealthProbeBindAddress: "0",
+	}
+}
+
+// runManager starts mgr and returns a stop that cancels it and waits until it ended (safe to
+// call more than once).
+func runManager(tb testing.TB, mgr manager.Manager) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
+			tb.Errorf("manager: %v", err)
 		}
 	}()
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return shared, stop
+	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// namespace makes a fresh namespace for one test.
+// dumpLogOnFailure makes sure the manager's log is captured and shows its end when t fails
+// (or always, with B24_TEST_LOG=1).
+func dumpLogOnFailure(t testing.TB, mo *managerOpts) {
+	if mo.logs == nil {
+		mo.logs = &logBuffer{}
+	}
+	logs := mo.logs
+	t.Cleanup(func() {
+		if !t.Failed() && os.Getenv("B24_TEST_LOG") == "" {
+			return
+		}
+		lines := strings.Split(logs.String(), "\n")
+		t.Logf("manager log (last %d lines):\n%s", min(300, len(lines)), strings.Join(lines[max(0, len(lines)-300):], "\n"))
+	})
+}
+
+// namespace makes a fresh namespace named after the (sub)test, whose name may hold characters
+// a namespace cannot.
 func namespace(t *testing.T) string {
 	t.Helper()
-	ns, err := env.CreateNamespace(context.Background(), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:min(40, len(t.Name()))])
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	name = strings.Trim(name[:min(40, len(name))], "-")
+	ns, err := env.CreateNamespace(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ns
 }
 
-func create(t *testing.T, objs ...client.Object) {
+func create(t testing.TB, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := env.Client.Create(context.Background(), o); err != nil {
@@ -143,7 +194,7 @@ func create(t *testing.T, objs ...client.Object) {
 }
 
 // webhookPortal creates a Secret with the simulator's webhook, a CA ConfigMap, and a Portal.
-func webhookPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
+func webhookPortal(t testing.TB, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
 	t.Helper()
 	hook := sim.AddWebhook(1, "code"+name)
 	create(t,
@@ -180,7 +231,7 @@ func chatBot(ns, name, portal, code string) *b24v1.ChatBot {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
