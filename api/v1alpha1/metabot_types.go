@@ -6,7 +6,9 @@ import (
 
 // MetabotSpec is one bot on the Metabot platform.
 type MetabotSpec struct {
-	// URL of the Metabot installation, https only; the API lives under /api/v1.
+	// URL of the Metabot installation, https only. Without a path the API is taken to live
+	// under /api/v1 (https://app.metabot24.com/api/v1); a URL with a path names the API root
+	// itself (e.g. https://metabot.example.com/api/v2), and jobs go to <root>/bots/{botId}/jobs/schedule.
 	// Defaults to https://app.metabot24.com.
 	// +optional
 	URL *HTTPSURL `json:"url,omitempty"`

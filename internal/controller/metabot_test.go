@@ -184,3 +184,28 @@ func TestMetabot(t *testing.T) {
 		}
 	})
 }
+
+// TestMetabotURLNamesTheAPIRoot pins how spec.url maps to the job endpoint: the documented
+// path is unconfirmed, so a URL without a path gets /api/v1 and a URL with a path is the API
+// root itself.
+func TestMetabotURLNamesTheAPIRoot(t *testing.T) {
+	sim := metabottest.NewServer()
+	defer sim.Close()
+	ns, _, _ := startTest(t, managerOpts{})
+	cases := []struct {
+		name, url, want string
+	}{
+		{"a bare host gets the /api/v1 prefix", sim.URL, sim.URL + "/api/v1/bots/51/jobs/schedule"},
+		{"a URL with a path is the API root", sim.URL + "/api/v1/", sim.URL + "/api/v1/bots/52/jobs/schedule"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mb, _ := mbBot(t, ns, fmt.Sprintf("root-%d", i), sim, int64(51+i), false)
+			update(t, mb, func() { u := b24v1.HTTPSURL(tc.url); mb.Spec.URL = &u })
+			eventually(t, 30*time.Second, "status.endpoint", func() (bool, string) {
+				got := reload(t, mb)
+				return got.Status.Endpoint == tc.want && got.Status.ObservedGeneration == got.Generation, got.Status.Endpoint
+			})
+		})
+	}
+}

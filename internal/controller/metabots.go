@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,11 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 	}
 	if len(ca) > 0 {
 		opts = append(opts, metabot.WithCABundle(ca))
+	}
+	// The /api/v1 prefix is the likely path, not a documented one: a URL with a path of its
+	// own names the API root itself (self-hosted installations, another version).
+	if u, err := url.Parse(metabotURL(mb)); err == nil && strings.Trim(u.Path, "/") != "" {
+		opts = append(opts, metabot.WithAPIPath(""))
 	}
 	c, err := metabot.New(metabotURL(mb), mb.Spec.BotID, token, opts...)
 	if err != nil {
