@@ -42,12 +42,9 @@ const (
 func (s *setup) chat() error {
 	c := s.mgr.GetClient()
 	rec := s.mgr.GetEventRecorder("b24-operator")
-	r := &Reconciler[*b24v1.Chat]{
-		Client: c, Recorder: rec, Kind: "Chat",
-		New: func() *b24v1.Chat { return &b24v1.Chat{} },
-		Adapter: &chatAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec,
-			batches: newChatBatcher(chatBatchQuiet, chatBatchMaxWait)},
-	}
+	r := newReconciler(s, "Chat", func() *b24v1.Chat { return &b24v1.Chat{} },
+		&chatAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec,
+			batches: newChatBatcher(chatBatchQuiet, chatBatchMaxWait)})
 	opts := s.controllerOptions()
 	opts.MaxConcurrentReconciles = max(opts.MaxConcurrentReconciles, chatWorkers)
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chat").
@@ -102,12 +99,6 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	resync := resyncOf(e.bot.portal)
 	// Whatever happens now (a read, a create, an update) counts as this resync's check.
 	obs := Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
-	if live := (&b24v1.Chat{}); st.ChatID == 0 && recordedLive(ctx, e.reader, ch, live) && live.Status.ChatID != 0 {
-		st.ChatID, st.BotID, st.AvatarHash, st.LastVerified = live.Status.ChatID, live.Status.BotID, live.Status.AvatarHash, live.Status.LastVerified
-		if live.Generation == ch.Generation {
-			st.ObservedGeneration = live.Status.ObservedGeneration
-		}
-	}
 	if st.ChatID == 0 {
 		// Look the chat up by its entity before creating it: imbot.chat.add is not idempotent,
 		// and an add whose answer was lost (a crash before the status write, an ambiguous

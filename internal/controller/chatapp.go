@@ -26,11 +26,8 @@ func init() {
 func (s *setup) chatApp() error {
 	c := s.mgr.GetClient()
 	rec := s.mgr.GetEventRecorder("b24-operator")
-	r := &Reconciler[*b24v1.ChatApp]{
-		Client: c, Recorder: rec, Kind: "ChatApp",
-		New:     func() *b24v1.ChatApp { return &b24v1.ChatApp{} },
-		Adapter: &chatAppAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec},
-	}
+	r := newReconciler(s, "ChatApp", func() *b24v1.ChatApp { return &b24v1.ChatApp{} },
+		&chatAppAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatapp").
 		For(&b24v1.ChatApp{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
@@ -91,17 +88,6 @@ func (b *boundBot) botGone(err error) error {
 	return err
 }
 
-// recordedLive re-reads obj from the API server into live and reports whether live differs
-// from the cached copy. The loop's finalizer update re-queues a new object at once, and that
-// reconcile can see the informer's copy from before the previous reconcile recorded the
-// remote id: without this read it would look the remote object up, or register it, again.
-func recordedLive(ctx context.Context, r client.Reader, obj, live client.Object) bool {
-	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
-		return false
-	}
-	return live.GetResourceVersion() != obj.GetResourceVersion()
-}
-
 // due says a remote check last made at last is due again.
 func due(last *metav1.Time, every time.Duration) bool {
 	return last == nil || time.Since(last.Time) >= every
@@ -149,12 +135,6 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	st := &app.Status
 	resync := resyncOf(e.bot.portal)
 	obs := Observation{RequeueAfter: resync}
-	if live := (&b24v1.ChatApp{}); st.AppID == 0 && recordedLive(ctx, e.reader, app, live) && live.Status.AppID != 0 {
-		st.AppID, st.BotID, st.AppliedHash, st.LastVerified = live.Status.AppID, live.Status.BotID, live.Status.AppliedHash, live.Status.LastVerified
-		if live.Generation == app.Generation {
-			st.ObservedGeneration = live.Status.ObservedGeneration
-		}
-	}
 	switch {
 	case st.AppID == 0:
 		// BotID stays set when the app was registered once and found gone since.

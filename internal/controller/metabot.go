@@ -30,11 +30,8 @@ func init() {
 
 func (s *setup) metabot(mbs *Metabots) error {
 	c := s.mgr.GetClient()
-	r := &Reconciler[*b24v1.Metabot]{
-		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "Metabot",
-		New:     func() *b24v1.Metabot { return &b24v1.Metabot{} },
-		Adapter: &metabotAdapter{client: c, metabots: mbs},
-	}
+	r := newReconciler(s, "Metabot", func() *b24v1.Metabot { return &b24v1.Metabot{} },
+		&metabotAdapter{client: c, metabots: mbs})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("metabot").
 		For(&b24v1.Metabot{}, forPredicates()).
 		WithOptions(s.controllerOptions()).

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -81,12 +83,14 @@ const (
 // Reconciler is the one reconcile loop every kind runs on: finalizer, deletion policy,
 // conditions, observedGeneration, requeue and backoff, events. Kinds only write an Adapter.
 type Reconciler[T Object] struct {
+	// written remembers the resourceVersion of each object's last write by this loop.
+	written sync.Map
+
 	Client   client.Client
 	Recorder events.EventRecorder
-	// Reader, when set, is where the object is read at the start of a reconcile instead of
-	// Client's cache: a kind whose decisions rest on status it wrote a moment ago (the
-	// ScheduledJob's record of a send) must not decide on a lagging copy.
-	Reader  client.Reader
+	// Live reads an object from the API server when the cached copy may predate this loop's
+	// own last write (see fresh).
+	Live    client.Reader
 	New     func() T
 	Adapter Adapter[T]
 	// Kind names the objects in messages.
@@ -95,12 +99,11 @@ type Reconciler[T Object] struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	obj := r.New()
-	var reader client.Reader = r.Client
-	if r.Reader != nil {
-		reader = r.Reader
-	}
-	if err := reader.Get(ctx, req.NamespacedName, obj); err != nil {
+	obj, err := r.fresh(ctx, req.NamespacedName)
+	if err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.written.Delete(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 
@@ -184,6 +187,7 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 	if err := r.patchFinalizer(ctx, obj, controllerutil.RemoveFinalizer); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	r.written.Delete(client.ObjectKeyFromObject(obj))
 	return reconcile.Result{}, nil
 }
 
@@ -195,7 +199,36 @@ func (r *Reconciler[T]) patchFinalizer(ctx context.Context, obj T, change func(c
 	if !change(obj, b24v1.Finalizer) {
 		return nil
 	}
-	return r.Client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.remember(obj)
+	return nil
+}
+
+// fresh reads the object from the cache, or live when the cached copy is not the one this
+// loop last wrote: a reconcile queued right behind a status write must not decide on the
+// copy from before it (it would look a chat up, or register an app, again; a ScheduledJob
+// decides whether to send on the attempt it recorded). Another writer's change also reads
+// live once, which is harmless.
+func (r *Reconciler[T]) fresh(ctx context.Context, key types.NamespacedName) (T, error) {
+	obj := r.New()
+	if err := r.Client.Get(ctx, key, obj); err != nil {
+		return obj, err
+	}
+	last, ok := r.written.Load(key)
+	if !ok || r.Live == nil || last.(string) == obj.GetResourceVersion() {
+		return obj, nil
+	}
+	live := r.New()
+	if err := r.Live.Get(ctx, key, live); err != nil {
+		return obj, err
+	}
+	return live, nil
+}
+
+func (r *Reconciler[T]) remember(obj T) {
+	r.written.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
 }
 
 // succeed records Ready=True for the generation just applied.
@@ -319,6 +352,7 @@ func (r *Reconciler[T]) patchStatus(ctx context.Context, orig, obj T) error {
 	if err := r.Client.Status().Patch(ctx, obj, patch); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	r.remember(obj)
 	return nil
 }
 

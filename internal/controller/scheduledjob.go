@@ -116,15 +116,11 @@ func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.Sche
 func (s *setup) scheduledJob(mbs *Metabots) error {
 	c := s.mgr.GetClient()
 	rec := s.mgr.GetEventRecorder("b24-operator")
-	r := &Reconciler[*b24v1.ScheduledJob]{
-		Client: c, Recorder: rec, Kind: "ScheduledJob",
-		// Decisions rest on the attempt written a moment ago, which the cache may not hold
-		// yet: read the object live.
-		Reader: s.mgr.GetAPIReader(),
-		New:    func() *b24v1.ScheduledJob { return &b24v1.ScheduledJob{} },
-		Adapter: &scheduledJobAdapter{client: c, reader: s.mgr.GetAPIReader(), metabots: mbs,
-			clock: s.opts.Clock, recorder: rec, sent: &sentOutcomes{}},
-	}
+	// Decisions rest on the attempt written a moment ago; the loop reads the object live
+	// whenever the cache may not hold that write yet.
+	r := newReconciler(s, "ScheduledJob", func() *b24v1.ScheduledJob { return &b24v1.ScheduledJob{} },
+		&scheduledJobAdapter{client: c, reader: s.mgr.GetAPIReader(), metabots: mbs,
+			clock: s.opts.Clock, recorder: rec, sent: &sentOutcomes{}})
 	return ctrl.NewControllerManagedBy(s.mgr).Named("scheduledjob").
 		For(&b24v1.ScheduledJob{}, forPredicates()).
 		WithOptions(s.controllerOptions()).

@@ -110,6 +110,14 @@ type setup struct {
 	shared *Shared
 }
 
+// newReconciler puts a kind's adapter on the loop.
+func newReconciler[T Object](s *setup, kind string, newObj func() T, a Adapter[T]) *Reconciler[T] {
+	return &Reconciler[T]{
+		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
+		Kind: kind, New: newObj, Adapter: a,
+	}
+}
+
 func (s *setup) controllerOptions() controller.Options {
 	skip := s.opts.SkipNameValidation
 	return controller.Options{
@@ -126,7 +134,7 @@ func forPredicates() builder.Predicates {
 		predicate.GenerationChangedPredicate{},
 		predicate.AnnotationChangedPredicate{},
 		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			return !e.ObjectNew.GetDeletionTimestamp().IsZero() || len(e.ObjectNew.GetFinalizers()) != len(e.ObjectOld.GetFinalizers())
+			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
 		}},
 	))
 }
@@ -191,11 +199,8 @@ func watchRefs(b *builder.Builder, c client.Client, list client.ObjectList) *bui
 
 func (s *setup) portal() error {
 	c := s.mgr.GetClient()
-	r := &Reconciler[*b24v1.Portal]{
-		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "Portal",
-		New:     func() *b24v1.Portal { return &b24v1.Portal{} },
-		Adapter: &portalAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals},
-	}
+	r := newReconciler(s, "Portal", func() *b24v1.Portal { return &b24v1.Portal{} },
+		&portalAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("portal").
 		For(&b24v1.Portal{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
@@ -217,11 +222,8 @@ func botIDOrLifecycleChanged() predicate.Predicate {
 
 func (s *setup) chatBot() error {
 	c := s.mgr.GetClient()
-	r := &Reconciler[*b24v1.ChatBot]{
-		Client: c, Recorder: s.mgr.GetEventRecorder("b24-operator"), Kind: "ChatBot",
-		New:     func() *b24v1.ChatBot { return &b24v1.ChatBot{} },
-		Adapter: &chatBotAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals},
-	}
+	r := newReconciler(s, "ChatBot", func() *b24v1.ChatBot { return &b24v1.ChatBot{} },
+		&chatBotAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatbot").
 		For(&b24v1.ChatBot{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
