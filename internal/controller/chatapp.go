@@ -72,7 +72,7 @@ func connectBot(ctx context.Context, c client.Client, portals *Portals, ns, name
 	if err != nil {
 		return nil, err
 	}
-	bc, err := portals.Client(ctx, p)
+	bc, err := portals.Cached(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (Externa
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.portals.Client(ctx, p)
+	c, err := a.portals.Cached(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,22 @@ type portalClient struct {
 	ownRefreshTokens map[string]bool
 	// checkedAt is when the credentials last passed the auth check.
 	checkedAt time.Time
+	// generation is the Portal generation the credentials were last resolved for.
+	generation int64
+}
+
+// Cached is Client for the objects that use a Portal: it skips reading the Secret and CA again
+// while the Portal's generation is the one they were last resolved for. The Portal's own
+// reconcile, which every change of its Secret or CA triggers, resolves them with Client; so a
+// ChatBot or Chat reconcile costs no API reads for credentials.
+func (p *Portals) Cached(ctx context.Context, portal *b24v1.Portal) (*bitrix.Client, error) {
+	p.mu.Lock()
+	pc := p.clients[client.ObjectKeyFromObject(portal)]
+	p.mu.Unlock()
+	if pc != nil && pc.generation == portal.Generation {
+		return pc.client, nil
+	}
+	return p.Client(ctx, portal)
 }
 
 // Client returns the Portal's client, building it when needed. The error is an *Error
@@ -74,10 +90,11 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		// An OAuth client keeps its own rotated tokens; it is rebuilt only when someone
 		// else (a new authorization) put a different refresh token into the Secret.
 		if creds.oauth == nil || creds.oauth.RefreshToken == pc.client.Tokens().RefreshToken || pc.ownRefreshTokens[creds.oauth.RefreshToken] {
+			pc.generation = portal.Generation
 			return pc.client, nil
 		}
 	}
-	pc := &portalClient{fingerprint: creds.fingerprint}
+	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
 	host := refs.PortalHost(portal.Spec.URL)
 	rps, burst := rateOf(portal.Spec.RateLimit, refs.DefaultPortalRPS, refs.DefaultPortalBurst)
 	opts := []bitrix.Option{
