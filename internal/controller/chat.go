@@ -43,7 +43,7 @@ func (s *setup) chat() error {
 	c := s.mgr.GetClient()
 	rec := s.mgr.GetEventRecorder("b24-operator")
 	r := newReconciler(s, "Chat", func() *b24v1.Chat { return &b24v1.Chat{} },
-		&chatAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec,
+		&chatAdapter{client: c, reader: s.content, portals: s.shared.Portals, recorder: rec,
 			batches: newChatBatcher(chatBatchQuiet, chatBatchMaxWait)})
 	opts := s.controllerOptions()
 	opts.MaxConcurrentReconciles = max(opts.MaxConcurrentReconciles, chatWorkers)

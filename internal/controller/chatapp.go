@@ -27,7 +27,7 @@ func (s *setup) chatApp() error {
 	c := s.mgr.GetClient()
 	rec := s.mgr.GetEventRecorder("b24-operator")
 	r := newReconciler(s, "ChatApp", func() *b24v1.ChatApp { return &b24v1.ChatApp{} },
-		&chatAppAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals, recorder: rec})
+		&chatAppAdapter{client: c, reader: s.content, portals: s.shared.Portals, recorder: rec})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatapp").
 		For(&b24v1.ChatApp{}, forPredicates()).
 		WithOptions(s.controllerOptions()).

@@ -87,7 +87,7 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 		return nil, err
 	}
 	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
-	s := &setup{mgr: mgr, opts: opts, shared: shared}
+	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache())}
 	for _, f := range []func() error{s.portal, s.chatBot} {
 		if err := f(); err != nil {
 			return nil, err
@@ -108,6 +108,8 @@ type setup struct {
 	mgr    ctrl.Manager
 	opts   Options
 	shared *Shared
+	// content reads the images bots, apps and chats send.
+	content *contentReader
 }
 
 // newReconciler puts a kind's adapter on the loop.
@@ -223,7 +225,7 @@ func botIDOrLifecycleChanged() predicate.Predicate {
 func (s *setup) chatBot() error {
 	c := s.mgr.GetClient()
 	r := newReconciler(s, "ChatBot", func() *b24v1.ChatBot { return &b24v1.ChatBot{} },
-		&chatBotAdapter{client: c, reader: s.mgr.GetAPIReader(), portals: s.shared.Portals})
+		&chatBotAdapter{client: c, reader: s.content, portals: s.shared.Portals})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatbot").
 		For(&b24v1.ChatBot{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
