@@ -247,15 +247,7 @@ func flagOf(v any) bool {
 	return false
 }
 
-func isMap(v any) bool {
-	_, ok := v.(map[string]any)
-	return ok
-}
 
-func isList(v any) bool {
-	_, ok := v.([]any)
-	return ok
-}
 
 func mapOf(v any) params {
 	switch x := v.(type) {
