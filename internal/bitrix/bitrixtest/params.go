@@ -247,8 +247,6 @@ func flagOf(v any) bool {
 	return false
 }
 
-
-
 func mapOf(v any) params {
 	switch x := v.(type) {
 	case map[string]any:
