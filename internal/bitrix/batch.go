@@ -15,7 +15,8 @@ const MaxBatchCommands = 50
 
 // BatchCommand is one command of a batch: Method with Params, results reported under Key.
 // Params follow the same rules as the single calls (UPPER nested keys; bools become Y/N,
-// []byte base64). CLIENT_ID is added to imbot.* commands of a webhook client.
+// []byte base64). A webhook client adds CLIENT_ID to imbot.* commands and botToken to
+// imbot.v2.* commands.
 type BatchCommand struct {
 	Key    string
 	Method string
@@ -92,9 +93,7 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand, halt bool) (Bat
 		for k, v := range bc.Params {
 			ps[k] = v
 		}
-		if c.clientID != "" && strings.HasPrefix(bc.Method, "imbot.") {
-			ps["CLIENT_ID"] = c.clientID
-		}
+		c.addIdentity(bc.Method, ps)
 		q, err := encodePHPQuery(ps)
 		if err != nil {
 			return BatchResult{}, fmt.Errorf("bitrix24 batch: command %q: %w", bc.Key, err)

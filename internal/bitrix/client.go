@@ -73,7 +73,8 @@ func New(opts ...Option) (*Client, error) {
 		c.base = *base
 		c.clientID = cfg.webhook.clientID
 		// The code is the credential; the URL path embeds it.
-		c.secrets.addFixed(code, cfg.webhook.url, base.Path)
+		// The client id is the imbot.v2 botToken too, which controls the bots.
+		c.secrets.addFixed(code, cfg.webhook.url, base.Path, c.clientID)
 	} else {
 		base, err := parseBaseURL(cfg.oauth.portalURL)
 		if err != nil {
@@ -296,7 +297,7 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 			refreshed = true
 			retriesTotal.WithLabelValues(c.portal, method).Inc()
 			continue
-		case e.Is(ErrQueryLimitExceeded):
+		case isRateLimited(status, e): // 503 QUERY_LIMIT_EXCEEDED or a 429 rate limit (v2.go)
 			// Refused before running: always safe to repeat, batch included.
 			if retries < c.maxRetries {
 				if err := c.backoff(ctx, method, retries); err != nil {
@@ -348,9 +349,7 @@ func isRepeatSymptom(e *Error) bool {
 func (c *Client) encodeBody(method string, p params, token string) ([]byte, error) {
 	body := make(map[string]any, len(p)+2)
 	maps.Copy(body, p)
-	if c.clientID != "" && (strings.HasPrefix(method, "imbot.") || method == "batch") {
-		body["CLIENT_ID"] = c.clientID
-	}
+	c.addIdentity(method, body) // CLIENT_ID (v1, batch) or botToken (imbot.v2), see v2.go
 	if token != "" {
 		body["auth"] = token
 	}

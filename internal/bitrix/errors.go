@@ -195,7 +195,8 @@ func classify(e *Error) errClass {
 	if c, ok := classes[strings.ToUpper(e.Code)]; ok {
 		return c
 	}
-	if e.HTTPStatus >= 500 {
+	// 429 without a known code is the imbot.v2 request-rate limit (see isRateLimited).
+	if e.HTTPStatus >= 500 || e.HTTPStatus == 429 {
 		return errClass{retryable: true}
 	}
 	return errClass{}
