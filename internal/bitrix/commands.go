@@ -3,6 +3,7 @@ package bitrix
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -106,5 +107,5 @@ func CommandHandlerURL(handler, clientID string) string {
 	if strings.Contains(handler, "?") {
 		sep = "&"
 	}
-	return handler + sep + "CLIENT_ID=" + clientID
+	return handler + sep + "CLIENT_ID=" + url.QueryEscape(clientID)
 }

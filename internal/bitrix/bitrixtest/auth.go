@@ -49,6 +49,12 @@ func (c *caller) appFor(method string, ps params) string {
 	if c.clientID != "" {
 		return c.clientID
 	}
+	if isV2Method(method) {
+		if t := v2Token(method, ps); t != "" {
+			return "custom" + t
+		}
+		return ""
+	}
 	if id := ps.str("CLIENT_ID"); id != "" {
 		return "custom" + id
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -63,6 +64,7 @@ func init() {
 		"imbot.chat.user.add":     {scope: "imbot", fn: (*Portal).chatUserAdd},
 		"imbot.chat.user.delete":  {scope: "imbot", fn: (*Portal).chatUserDelete},
 	}
+	maps.Copy(specs, v2Specs) // imbot.v2.* and the command methods (v2.go, commands.go)
 	methods = make(map[string]methodSpec, len(specs))
 	for name, spec := range specs {
 		spec.name = name
@@ -223,7 +225,7 @@ func (p *Portal) register(c *call) (any, *apiError) {
 		}
 		return existing.ID, nil
 	}
-	b := &Bot{ID: p.nextBotID, Code: code, App: c.app, Type: typ, Openline: openline, Properties: props, Handlers: h}
+	b := &Bot{ID: p.nextBotID, Code: code, App: c.app, API: APIV1, Type: typ, Openline: openline, Properties: props, Handlers: h}
 	p.nextBotID++
 	p.bots[b.ID] = b
 	p.appHandlers[c.app] = h

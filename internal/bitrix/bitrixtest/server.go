@@ -39,6 +39,7 @@ type config struct {
 	baseURL    string
 	memberID   string
 	refreshTTL time.Duration
+	v2         v2Config // imbot.v2 and commands (v2.go)
 }
 
 func defaultConfig() config {
@@ -48,6 +49,7 @@ func defaultConfig() config {
 		scopes:   []string{"imbot", "im", "user"},
 		tokenTTL: time.Hour, refreshTTL: 180 * 24 * time.Hour,
 		memberID: "b24sim0000000000000000000000000",
+		v2:       defaultV2Config(),
 	}
 }
 
@@ -95,6 +97,11 @@ type Portal struct {
 	nextAppID   int
 	nextChatID  int
 
+	commands        map[int]*Command
+	commandHandlers map[string]string // application -> bound ONIMCOMMANDADD URL (v1)
+	nextCommandID   int
+	eventGets       int // imbot.v2.Event.get calls: the operator must never make one
+
 	calls    []Call
 	faults   map[string][]*pendingFault
 	opLimits map[string]time.Time // method -> blocked until
@@ -112,21 +119,24 @@ func NewHandler(opts ...Option) *Portal {
 		o(&cfg)
 	}
 	return &Portal{
-		cfg:          cfg,
-		webhooks:     map[string]int{},
-		oauthApps:    map[string]*oauthApp{},
-		accessTokens: map[string]*accessToken{},
-		bots:         map[int]*Bot{},
-		appHandlers:  map[string]Handlers{},
-		apps:         map[int]*App{},
-		chats:        map[int]*Chat{},
-		nextBotID:    100, // bots are users; leave room for the portal's people
-		nextAppID:    1,
-		nextChatID:   1,
-		faults:       map[string][]*pendingFault{},
-		opLimits:     map[string]time.Time{},
-		windows:      map[string]time.Time{},
-		moved:        map[string]string{},
+		cfg:             cfg,
+		webhooks:        map[string]int{},
+		oauthApps:       map[string]*oauthApp{},
+		accessTokens:    map[string]*accessToken{},
+		bots:            map[int]*Bot{},
+		appHandlers:     map[string]Handlers{},
+		apps:            map[int]*App{},
+		chats:           map[int]*Chat{},
+		nextBotID:       100, // bots are users; leave room for the portal's people
+		nextAppID:       1,
+		nextChatID:      1,
+		commands:        map[int]*Command{},
+		commandHandlers: map[string]string{},
+		nextCommandID:   1,
+		faults:          map[string][]*pendingFault{},
+		opLimits:        map[string]time.Time{},
+		windows:         map[string]time.Time{},
+		moved:           map[string]string{},
 	}
 }
 
@@ -333,7 +343,7 @@ func (p *Portal) handle(rt route, req request) reply {
 	// The bucket refuses before anything runs, authentication included.
 	if !p.admit(now) {
 		p.count503++
-		e := errf(http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+		e := errf(p.cfg.v2.limitStatus, "QUERY_LIMIT_EXCEEDED", "Too many requests")
 		p.record(Call{Method: rt.method, Params: copyParams(req.params), Status: e.status, ErrorCode: e.code})
 		return p.errorReply("", rt.method, e)
 	}
@@ -367,7 +377,7 @@ func (p *Portal) dispatch(c *caller, method string, ps params, cmdOrder []string
 
 func (p *Portal) run(c *caller, method string, ps params, cmdOrder []string, batchKey string) (any, *apiError) {
 	m, ok := methods[strings.ToLower(method)]
-	if !ok {
+	if !ok || (isV2Method(method) && p.cfg.v2.disabled) {
 		return nil, errf(http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 	}
 	if m.scope != "" && !p.hasScope(m.scope) {
@@ -379,8 +389,18 @@ func (p *Portal) run(c *caller, method string, ps params, cmdOrder []string, bat
 			return nil, errf(f.status(http.StatusBadRequest), f.Code, f.Description)
 		}
 	}
+	if batchKey != "" && isV2Method(method) && p.cfg.v2.noBatch {
+		return nil, bad("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+	}
 	app := ""
-	if strings.HasPrefix(method, "imbot.") {
+	switch {
+	case isV2Method(method):
+		a, e := c.v2App(method, ps)
+		if e != nil {
+			return nil, e
+		}
+		app = a
+	case strings.HasPrefix(method, "imbot."):
 		a, e := c.imbotApp(ps)
 		if e != nil {
 			return nil, e

@@ -46,8 +46,20 @@ type Bot struct {
 	Type       string // B, O, S, H
 	Openline   bool
 	Properties Properties
-	// Handlers are the URLs the bot was last registered or updated with.
+	// Handlers are the URLs the bot was last registered or updated with (v1).
 	Handlers Handlers
+
+	// API is the API that registered the bot, APIV1 or APIV2, and so the format of its
+	// events: form-encoded ONIMBOT* (v1) or camelCase JSON ONIMBOTV2* (v2).
+	API string
+	// EventMode (fetch or webhook) and WebhookURL are the v2 event delivery; empty for v1 bots.
+	EventMode  string
+	WebhookURL string
+	// The v2 flags and chat background ("" for none).
+	Hidden           bool
+	ReactionsEnabled bool
+	SupportOpenline  bool
+	BackgroundID     string
 }
 
 // App is a chat app (imbot.app.*).
@@ -239,10 +251,15 @@ func (p *Portal) SetChatTitle(chatID int, title string) bool {
 
 func (p *Portal) deleteBot(id int) {
 	delete(p.bots, id)
-	// Unregistering cascades to the bot's chat apps (and commands, personal chats).
+	// Unregistering cascades to the bot's chat apps and commands (and personal chats).
 	for appID, a := range p.apps {
 		if a.BotID == id {
 			delete(p.apps, appID)
+		}
+	}
+	for cmdID, cmd := range p.commands {
+		if cmd.BotID == id {
+			delete(p.commands, cmdID)
 		}
 	}
 	// A deleted bot is a deleted user: it no longer shows among chat members.
