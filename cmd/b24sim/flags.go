@@ -49,6 +49,13 @@ type config struct {
 	metabotRateBurst     int
 	metabotAPIPath       string
 
+	noV2                bool
+	noV2Batch           bool
+	maxBotsV2           int
+	rateLimitStatus     int
+	portalLanguage      string
+	sharedTokenRotation bool
+
 	failRate float64
 	latency  time.Duration
 	quiet    bool
@@ -67,8 +74,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: b24sim [flags]\n\n"+
-			"Serves a simulated Bitrix24 portal (/rest/, /oauth/token/) and a simulated Metabot\n"+
-			"(/api/v1/) on one HTTPS listener, plus GET /_sim/state (JSON, no secrets).\n\nFlags:\n")
+			"Serves a simulated Bitrix24 portal (/rest/, /oauth/token/; imbot v1 and imbot.v2) and a\n"+
+			"simulated Metabot (/api/v1/) on one HTTPS listener, plus GET /_sim/state (JSON, no secrets:\n"+
+			"bots with the API that registered them and their event mode, chat apps, chats, commands,\n"+
+			"Event.get calls, recent calls).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "HTTPS listen address (port 0 picks a free port)")
@@ -81,7 +90,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Var(&bots, "metabot-bot", "Metabot bot ID=TOKEN (repeatable; default "+defaultMetabotBot+")")
 	fs.IntVar(&c.rateBurst, "rate-burst", 50, "Bitrix24 leaky bucket size")
 	fs.Float64Var(&c.ratePerSecond, "rate-per-second", 2, "Bitrix24 leaky bucket drain rate; 0 turns the limit off")
-	fs.IntVar(&c.maxBots, "max-bots", 5, "Bitrix24 bots per application")
+	fs.IntVar(&c.maxBots, "max-bots", 5, "Bitrix24 bots per application (v1 imbot.register, MAX_COUNT_ERROR)")
+	fs.IntVar(&c.maxBotsV2, "max-bots-v2", 100, "Bitrix24 bots per application for imbot.v2.Bot.register (BOT_LIMIT_EXCEEDED)")
+	fs.BoolVar(&c.noV2, "no-v2", false, "run as a portal without imbot.v2 (every imbot.v2.* method answers ERROR_METHOD_NOT_FOUND)")
+	fs.BoolVar(&c.noV2Batch, "no-v2-batch", false, "refuse imbot.v2 commands inside batch (ERROR_BATCH_METHOD_NOT_ALLOWED)")
+	fs.IntVar(&c.rateLimitStatus, "rate-limit-status", 503, "HTTP status of the leaky bucket's QUERY_LIMIT_EXCEEDED: 503 or 429")
+	fs.StringVar(&c.portalLanguage, "portal-language", "en", "portal language: the only one imbot.v2.Command.list reads back")
+	fs.BoolVar(&c.sharedTokenRotation, "shared-token-rotation", false, "let several bots rotate onto one new botToken (default: BOT_TOKEN_ROTATION_FAILED)")
 	fs.Float64Var(&c.metabotRatePerSecond, "metabot-rate-per-second", 0, "Metabot requests per second per bot (429 with Retry-After above it); 0 = unlimited")
 	fs.IntVar(&c.metabotRateBurst, "metabot-rate-burst", 10, "Metabot burst per bot")
 	fs.StringVar(&c.metabotAPIPath, "metabot-api-path", "/api/v1", "Metabot API root")
@@ -135,8 +150,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("--rate-burst must be at least 1")
 	case c.ratePerSecond < 0 || c.metabotRatePerSecond < 0:
 		return config{}, errors.New("rates must not be negative")
-	case c.maxBots < 1:
-		return config{}, errors.New("--max-bots must be at least 1")
+	case c.maxBots < 1 || c.maxBotsV2 < 1:
+		return config{}, errors.New("--max-bots and --max-bots-v2 must be at least 1")
+	case c.rateLimitStatus != 503 && c.rateLimitStatus != 429:
+		return config{}, errors.New("--rate-limit-status must be 503 or 429")
+	case c.portalLanguage == "":
+		return config{}, errors.New("--portal-language must not be empty")
 	}
 	return c, nil
 }
