@@ -180,6 +180,10 @@ func (c *Client) ListCommandsV2(ctx context.Context, botIDs []int) (map[int]BotC
 		var single []int
 		for start := 0; start < len(ids); start += MaxBatchCommands {
 			part := ids[start:min(start+MaxBatchCommands, len(ids))]
+			if _, refused := v2BatchRefused.Load(host); refused {
+				single = append(single, part...) // an earlier batch of this read was refused
+				continue
+			}
 			cmds := make([]BatchCommand, 0, len(part))
 			for _, id := range part {
 				cmds = append(cmds, CommandListV2Command("c"+strconv.Itoa(id), id))

@@ -1,7 +1,9 @@
 // Package bitrixtest is an in-process simulator of one Bitrix24 portal, faithful to the
 // behaviour the operator depends on (shared/BITRIX24.md): webhook and OAuth authentication,
 // the leaky-bucket rate limit, operating-time limits, batch, bot CODE deduplication across
-// applications, the bot quota, chat apps, group chats and their no-op-update errors.
+// applications, the bot quota, chat apps, group chats and their no-op-update errors, bot
+// commands of both APIs (commands.go) and the imbot.v2 bot API (v2.go, shared/BITRIX24-V2.md),
+// where every bot records the API that registered it.
 // It also injects faults (HTML or empty 5xx bodies, latency, a dropped connection after the
 // call took effect, arbitrary Bitrix errors, redirects) and records every call for tests.
 //
