@@ -400,3 +400,26 @@ func TestRotateBotTokenV2(t *testing.T) {
 		})
 	}
 }
+
+func TestBotsV2OverOAuth(t *testing.T) {
+	srv := newServer(t)
+	c := oauthClientFor(t, srv, srv.AddOAuthApp(oauthClient, oauthSecret), nil)
+	ctx := testContext(t)
+	b, err := c.RegisterV2(ctx, v2Params("support"))
+	mustNoErr(t, err)
+	ps := lastParams(t, srv, "imbot.v2.Bot.register")
+	if _, sent := ps["FIELDS"].(map[string]any)["botToken"]; sent || ps["BOTTOKEN"] != nil {
+		t.Fatalf("an OAuth client sent a bot token: %v", ps)
+	}
+	if app := srv.Bots()[0].App; app != oauthClient {
+		t.Fatalf("bot app %q, want the OAuth application", app)
+	}
+	list, err := c.ListBotsV2(ctx, "")
+	mustNoErr(t, err)
+	if len(list) != 1 || list[0].ID != b.ID {
+		t.Fatalf("list %+v", list)
+	}
+	if err := c.RotateBotTokenV2(ctx, b.ID, "a", "b"); err == nil {
+		t.Fatal("an OAuth application rotated a bot token")
+	}
+}
