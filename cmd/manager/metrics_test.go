@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,25 +108,27 @@ func TestSecureMetricsAuthorization(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		token string
-		want  int
+		want  []int
 	}{
-		{"a scrape without a token is unauthenticated", "", http.StatusUnauthorized},
-		{"a token the API server never issued is unauthenticated", "not-a-token", http.StatusUnauthorized},
-		{"a valid token of an account without metrics-reader is forbidden", token("stranger"), http.StatusForbidden},
-		{"a token of an account bound to metrics-reader reads the metrics", token("prometheus"), http.StatusOK},
+		{"a scrape without a token is unauthenticated", "", []int{http.StatusUnauthorized}},
+		// controller-runtime's filter answers 500 when the TokenReview rejects the token with
+		// an error; either way nothing is served.
+		{"a token the API server never issued is refused", "not-a-token", []int{http.StatusUnauthorized, http.StatusInternalServerError}},
+		{"a valid token of an account without metrics-reader is forbidden", token("stranger"), []int{http.StatusForbidden}},
+		{"a token of an account bound to metrics-reader reads the metrics", token("prometheus"), []int{http.StatusOK}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body, err := get(tc.token)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if code != tc.want {
-				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			if !slices.Contains(tc.want, code) {
+				t.Fatalf("status %d, want %v: %s", code, tc.want, body)
 			}
-			if tc.want == http.StatusOK && !strings.Contains(body, "# HELP ") {
+			if code == http.StatusOK && !strings.Contains(body, "# HELP ") {
 				t.Fatalf("200 without metrics: %.200s", body)
 			}
-			if tc.want != http.StatusOK && strings.Contains(body, "# HELP ") {
+			if code != http.StatusOK && strings.Contains(body, "# HELP ") {
 				t.Fatalf("metrics served with status %d", code)
 			}
 		})
