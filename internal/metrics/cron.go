@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // CronOutcome is what happened to one tick of a cron ScheduledJob.
 type CronOutcome string
@@ -8,17 +12,20 @@ type CronOutcome string
 const (
 	// CronTickSent: the tick was sent to Metabot on time.
 	CronTickSent CronOutcome = "sent"
-	// CronTickLate: the tick was sent after its time (the operator was down or busy) but
-	// within startingDeadlineSeconds.
+	// CronTickLate: the tick was sent more than LateAfter after its time (the operator was
+	// down or busy) but within startingDeadlineSeconds.
 	CronTickLate CronOutcome = "late"
 	// CronTickSkipped: the tick was recorded as Skipped and never sent (missed past its
 	// starting deadline, superseded by a newer missed tick, or due while suspended).
 	CronTickSkipped CronOutcome = "skipped"
 )
 
+// LateAfter is how long after its time a sent tick still counts as on time.
+const LateAfter = time.Minute
+
 var cronTicksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "b24ops_scheduledjob_cron_ticks_total",
-	Help: "Ticks of cron ScheduledJobs by outcome: sent (on time), late (sent after its time, within the starting deadline) or skipped (never sent).",
+	Help: "Ticks of cron ScheduledJobs by outcome: sent (within a minute of its time), late (sent later, within the starting deadline) or skipped (never sent).",
 }, []string{"outcome"})
 
 func init() {
@@ -31,3 +38,21 @@ func init() {
 // CronTick counts one tick of a cron ScheduledJob. The controller calls it once per tick,
 // when the tick's fate is recorded in status.history.
 func CronTick(o CronOutcome) { cronTicksTotal.WithLabelValues(string(o)).Inc() }
+
+// CronTicks counts n ticks with the same outcome (a history summary record of several skipped
+// ticks).
+func CronTicks(o CronOutcome, n int) {
+	if n > 0 {
+		cronTicksTotal.WithLabelValues(string(o)).Add(float64(n))
+	}
+}
+
+// CronTickSentAt counts a tick that Metabot accepted at sentAt: sent, or late when that is
+// more than LateAfter after the tick's time.
+func CronTickSentAt(tick, sentAt time.Time) {
+	if sentAt.Sub(tick) > LateAfter {
+		CronTick(CronTickLate)
+		return
+	}
+	CronTick(CronTickSent)
+}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -36,5 +37,35 @@ func TestCronTick(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(cronTicksTotal); n != 3 {
 		t.Fatalf("%d outcome series, want 3 (every outcome exists from the start)", n)
+	}
+}
+
+func TestCronTickSentAtAndCronTicks(t *testing.T) {
+	tick := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		do   func()
+		want map[CronOutcome]float64
+	}{
+		{"a tick accepted within LateAfter is sent", func() { CronTickSentAt(tick, tick.Add(5*time.Second)) }, map[CronOutcome]float64{CronTickSent: 1}},
+		{"a tick accepted exactly LateAfter after its time is still sent", func() { CronTickSentAt(tick, tick.Add(LateAfter)) }, map[CronOutcome]float64{CronTickSent: 1}},
+		{"a tick accepted later than LateAfter is late", func() { CronTickSentAt(tick, tick.Add(LateAfter+time.Second)) }, map[CronOutcome]float64{CronTickLate: 1}},
+		{"a summary of skipped ticks counts each of them", func() { CronTicks(CronTickSkipped, 7) }, map[CronOutcome]float64{CronTickSkipped: 7}},
+		{"zero ticks count nothing", func() { CronTicks(CronTickSkipped, 0) }, map[CronOutcome]float64{}},
+	}
+	all := []CronOutcome{CronTickSent, CronTickLate, CronTickSkipped}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := map[CronOutcome]float64{}
+			for _, o := range all {
+				before[o] = testutil.ToFloat64(cronTicksTotal.WithLabelValues(string(o)))
+			}
+			tc.do()
+			for _, o := range all {
+				if got := testutil.ToFloat64(cronTicksTotal.WithLabelValues(string(o))) - before[o]; got != tc.want[o] {
+					t.Errorf("%s moved by %v, want %v", o, got, tc.want[o])
+				}
+			}
+		})
 	}
 }

@@ -16,10 +16,6 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 )
 
-// Secure metrics serving asks the API server about every scrape.
-// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
-// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
-
 // Label values of the object gauges are bounded: the kind is one of Kinds, ready is True,
 // False or Unknown, and a reason outside the API's documented set is reported as Other.
 const (
