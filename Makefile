@@ -16,6 +16,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION             ?= v3.22.0
 KUBECONFORM_VERSION      ?= v0.7.0
 KUBE_SCORE_VERSION       ?= v1.20.0
+# promtool (Prometheus v3) for the chart's alert unit tests: the Go module version of Prometheus.
+PROMTOOL_VERSION         ?= v0.316.0
 # The control plane for envtest and `make run` (kube-apiserver, etcd, kube-controller-manager)
 # is pinned in hack/tools/envtest/go.mod.
 ENVTEST_MOD := hack/tools/envtest/go.mod
@@ -29,11 +31,13 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 KUBE_SCORE     := $(BIN)/kube-score-$(KUBE_SCORE_VERSION)
+PROMTOOL       := $(BIN)/promtool-$(PROMTOOL_VERSION)
 
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export HELM_BIN := $(HELM)
 export KUBECONFORM_BIN := $(KUBECONFORM)
 export KUBE_SCORE_BIN := $(KUBE_SCORE)
+export PROMTOOL_BIN := $(PROMTOOL)
 
 TEST_FLAGS ?=
 FUZZTIME   ?= 10s
@@ -100,6 +104,7 @@ build: ## Build the manager and the simulator into bin/.
 
 .PHONY: tools
 tools: envtest-bins $(CONTROLLER_GEN) $(HELM) $(KUBECONFORM) $(KUBE_SCORE)
+tools: $(PROMTOOL)
 
 .PHONY: envtest-bins
 envtest-bins: $(ENVTEST_STAMP) ## kube-apiserver, etcd and kube-controller-manager for envtest and `make run`.
@@ -127,6 +132,10 @@ $(KUBECONFORM):
 $(KUBE_SCORE):
 	GOBIN=$(BIN)/.gobin $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 	mv $(BIN)/.gobin/kube-score $@
+
+$(PROMTOOL):
+	GOBIN=$(BIN)/.gobin $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv $(BIN)/.gobin/promtool $@
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the cached control plane).

@@ -17,7 +17,7 @@ type ChatSpec struct {
 	// +optional
 	Type *string `json:"type,omitempty"`
 
-	// Title is TITLE. Kept in sync.
+	// Title is the chat's name. Sent as TITLE; changes are applied (imbot.chat.updateTitle).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
@@ -28,7 +28,8 @@ type ChatSpec struct {
 	// +optional
 	Description *string `json:"description,omitempty"`
 
-	// Color is COLOR. Kept in sync.
+	// Color is the chat's avatar color. Sent as COLOR; changes are applied
+	// (imbot.chat.updateColor).
 	// +optional
 	Color *Color `json:"color,omitempty"`
 
@@ -45,7 +46,8 @@ type ChatSpec struct {
 	// +optional
 	Users []int64 `json:"users,omitempty"`
 
-	// OwnerID is OWNER_ID. Kept in sync. Defaults to the bot.
+	// OwnerID is the user id of the chat's owner. Sent as OWNER_ID; changes are applied
+	// (imbot.chat.setOwner). Defaults to the bot.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	OwnerID *int64 `json:"ownerId,omitempty"`
@@ -68,12 +70,13 @@ type ChatSpec struct {
 
 // ChatEntity is the ENTITY_TYPE / ENTITY_ID pair.
 type ChatEntity struct {
-	// Type is ENTITY_TYPE.
+	// Type is the entity type the chat is bound to, for example B24OPS or a CRM entity. Sent
+	// as ENTITY_TYPE.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=50
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
 	Type string `json:"type"`
-	// ID is ENTITY_ID.
+	// ID is the entity's id within its type, unique per portal. Sent as ENTITY_ID.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	ID string `json:"id"`
@@ -100,9 +103,12 @@ type ChatStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=b24chat,categories=b24ops
+// +kubebuilder:selectablefield:JSONPath=`.spec.botRef.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Chat ID",type=integer,JSONPath=`.status.chatId`
+// +kubebuilder:printcolumn:name="Bot",type=string,JSONPath=`.spec.botRef.name`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type Chat struct {

@@ -25,11 +25,13 @@ type ChatAppSpec struct {
 	// +optional
 	Iframe *IframeApp `json:"iframe,omitempty"`
 
-	// Icon is ICON_FILE: image bytes read from a ConfigMap, sent base64-encoded.
+	// Icon is the app's icon: image bytes read from a ConfigMap key and sent base64-encoded as
+	// ICON_FILE. Optional.
 	// +optional
 	Icon *ConfigMapSource `json:"icon,omitempty"`
 
-	// Context is CONTEXT: where the app shows. Defaults to All.
+	// Context is where the app shows: All, User (one-to-one chats), Chat (group chats), Bot
+	// (chats with the bot), Lines (open channels) or Call. Sent as CONTEXT. Defaults to All.
 	// +kubebuilder:validation:Enum=All;User;Chat;Bot;Lines;Call
 	// +optional
 	Context *string `json:"context,omitempty"`
@@ -38,19 +40,23 @@ type ChatAppSpec struct {
 	// +optional
 	AdminOnly *bool `json:"adminOnly,omitempty"`
 
-	// Hidden is HIDDEN. Defaults to false.
+	// Hidden keeps the app out of the chat's app panel; it can still be opened by its code.
+	// Sent as HIDDEN (Y/N). Defaults to false.
 	// +optional
 	Hidden *bool `json:"hidden,omitempty"`
 
-	// ExtranetSupport is EXTRANET_SUPPORT. Defaults to false.
+	// ExtranetSupport makes the app available to extranet (external) users too. Sent as
+	// EXTRANET_SUPPORT (Y/N). Defaults to false.
 	// +optional
 	ExtranetSupport *bool `json:"extranetSupport,omitempty"`
 
-	// LivechatSupport is LIVECHAT_SUPPORT. Defaults to false.
+	// LivechatSupport makes the app available in open channel (live chat) dialogs. Sent as
+	// LIVECHAT_SUPPORT (Y/N). Defaults to false.
 	// +optional
 	LivechatSupport *bool `json:"livechatSupport,omitempty"`
 
-	// Translations is LANG: at least one unless hidden.
+	// Translations are the app's title and description per language, shown in the chat's app
+	// panel; at least one unless hidden. Sent as LANG.
 	// +listType=map
 	// +listMapKey=language
 	// +kubebuilder:validation:MaxItems=50
@@ -79,7 +85,7 @@ type JSCommand struct {
 
 // IframeApp is an IFRAME app.
 type IframeApp struct {
-	// URL is IFRAME, https only.
+	// URL is the page the frame opens, https only. Sent as IFRAME.
 	URL HTTPSURL `json:"url"`
 	// Width is IFRAME_WIDTH in pixels, at least 250. Defaults to 350.
 	// +kubebuilder:validation:Minimum=250
@@ -93,25 +99,28 @@ type IframeApp struct {
 	Height *int32 `json:"height,omitempty"`
 	// HashSecretRef selects the Secret key holding HASH, exactly 32 characters.
 	HashSecretRef KeyReference `json:"hashSecretRef"`
-	// Popup is IFRAME_POPUP. Defaults to false.
+	// Popup opens the frame in a popup window instead of inside the chat. Sent as IFRAME_POPUP
+	// (Y/N). Defaults to false.
 	// +optional
 	Popup *bool `json:"popup,omitempty"`
 }
 
 // Translation is one LANG entry.
 type Translation struct {
-	// Language is LANGUAGE_ID, for example en, ru, de.
+	// Language is the two-letter language code of this translation, for example en, ru, de.
+	// Sent as LANGUAGE_ID.
 	// +kubebuilder:validation:Pattern=`^[a-z]{2}$`
 	Language string `json:"language"`
-	// Title is TITLE.
+	// Title is the app's name in this language, shown in the app panel. Sent as TITLE.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	Title string `json:"title"`
-	// Description is DESCRIPTION.
+	// Description is the app's tooltip text in this language. Sent as DESCRIPTION. Optional.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Description string `json:"description,omitempty"`
-	// Copyright is COPYRIGHT.
+	// Copyright is the author line shown with the app in this language. Sent as COPYRIGHT.
+	// Optional.
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	Copyright string `json:"copyright,omitempty"`
@@ -138,9 +147,11 @@ type ChatAppStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=b24app,categories=b24ops
+// +kubebuilder:selectablefield:JSONPath=`.spec.botRef.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="App ID",type=integer,JSONPath=`.status.appId`
+// +kubebuilder:printcolumn:name="Bot",type=string,JSONPath=`.spec.botRef.name`
 // +kubebuilder:printcolumn:name="Bot ID",type=integer,priority=1,JSONPath=`.status.botId`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`

@@ -64,11 +64,14 @@ type ChatBotSpec struct {
 
 // EventHandlers sets one URL per event.
 type EventHandlers struct {
-	// MessageAdd is EVENT_MESSAGE_ADD.
+	// MessageAdd is the URL Bitrix24 calls for each new message to the bot. Sent as
+	// EVENT_MESSAGE_ADD.
 	MessageAdd HTTPSURL `json:"messageAdd"`
-	// WelcomeMessage is EVENT_WELCOME_MESSAGE.
+	// WelcomeMessage is the URL Bitrix24 calls when the bot is added to a chat or a user opens
+	// a chat with it. Sent as EVENT_WELCOME_MESSAGE.
 	WelcomeMessage HTTPSURL `json:"welcomeMessage"`
-	// BotDelete is EVENT_BOT_DELETE.
+	// BotDelete is the URL Bitrix24 calls when the bot is deleted on the portal. Sent as
+	// EVENT_BOT_DELETE.
 	BotDelete HTTPSURL `json:"botDelete"`
 	// MessageUpdate is EVENT_MESSAGE_UPDATE; Bitrix24 uses it only for Supervisor and OpenLine
 	// bots and bots with openline.
@@ -82,33 +85,36 @@ type EventHandlers struct {
 // BotProperties are the bot's PROPERTIES.
 // +kubebuilder:validation:XValidation:rule="has(self.name) || has(self.lastName)",message="at least one of properties.name or properties.lastName must be set"
 type BotProperties struct {
-	// Name is NAME.
+	// Name is the bot's first name, shown in chats. Sent as PROPERTIES.NAME. Either name or
+	// lastName is required.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=100
 	// +optional
 	Name *string `json:"name,omitempty"`
-	// LastName is LAST_NAME.
+	// LastName is the bot's last name, shown after name. Sent as PROPERTIES.LAST_NAME.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=100
 	// +optional
 	LastName *string `json:"lastName,omitempty"`
-	// Color is COLOR.
+	// Color is the color of the bot's avatar placeholder and name. Sent as PROPERTIES.COLOR.
 	// +optional
 	Color *Color `json:"color,omitempty"`
-	// Email is EMAIL.
+	// Email is the contact e-mail shown in the bot's profile. Sent as PROPERTIES.EMAIL.
 	// +kubebuilder:validation:MaxLength=254
 	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
 	// +optional
 	Email *string `json:"email,omitempty"`
-	// Birthday is PERSONAL_BIRTHDAY, YYYY-MM-DD.
+	// Birthday is the birthday shown in the bot's profile, YYYY-MM-DD. Sent as
+	// PROPERTIES.PERSONAL_BIRTHDAY.
 	// +kubebuilder:validation:Pattern=`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`
 	// +optional
 	Birthday *string `json:"birthday,omitempty"`
-	// WorkPosition is WORK_POSITION.
+	// WorkPosition is the job title shown under the bot's name. Sent as
+	// PROPERTIES.WORK_POSITION.
 	// +kubebuilder:validation:MaxLength=255
 	// +optional
 	WorkPosition *string `json:"workPosition,omitempty"`
-	// Website is PERSONAL_WWW.
+	// Website is the web site shown in the bot's profile. Sent as PROPERTIES.PERSONAL_WWW.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="website must be an absolute URL"
 	// +optional
@@ -142,10 +148,12 @@ type ChatBotStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=b24bot,categories=b24ops
+// +kubebuilder:selectablefield:JSONPath=`.spec.portalRef.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Bot ID",type=integer,JSONPath=`.status.botId`
 // +kubebuilder:printcolumn:name="Code",type=string,JSONPath=`.spec.code`
+// +kubebuilder:printcolumn:name="Portal",type=string,JSONPath=`.spec.portalRef.name`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type ChatBot struct {

@@ -27,11 +27,12 @@ type ScheduledJobSpec struct {
 	// +optional
 	Broadcast *JobTarget `json:"broadcast,omitempty"`
 
-	// LeadID is lead_id.
+	// LeadID is the Metabot lead (the conversation with one client) the job runs for. Sent as
+	// lead_id. Optional.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	LeadID *int64 `json:"leadId,omitempty"`
-	// TicketID is ticket_id.
+	// TicketID is the Metabot ticket the job runs for. Sent as ticket_id. Optional.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	TicketID *int64 `json:"ticketId,omitempty"`
@@ -74,25 +75,29 @@ type ScheduledJobSpec struct {
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
 
-	// Periodic is is_periodic. Defaults to false.
+	// Periodic asks Metabot to repeat the job on its own schedule. Sent as is_periodic.
+	// Defaults to false.
 	// +optional
 	Periodic *bool `json:"periodic,omitempty"`
 	// Condition is condition_script_code: JavaScript; the job runs only if it returns true.
 	// +kubebuilder:validation:MaxLength=65536
 	// +optional
 	Condition *string `json:"condition,omitempty"`
-	// Params is script_request_params: any JSON object.
+	// Params are the request parameters the script receives: any JSON object. Sent as
+	// script_request_params. Optional.
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +optional
 	Params *apiextensionsv1.JSON `json:"params,omitempty"`
-	// AddTags is add_tags, sent joined with commas.
+	// AddTags are lead tags Metabot adds when the job runs. Sent as add_tags, joined with
+	// commas.
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:Pattern=`^[^,]+$`
 	// +kubebuilder:validation:items:MaxLength=255
 	// +optional
 	AddTags []string `json:"addTags,omitempty"`
-	// RemoveTags is remove_tags, sent joined with commas.
+	// RemoveTags are lead tags Metabot removes when the job runs. Sent as remove_tags, joined
+	// with commas.
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:Pattern=`^[^,]+$`
 	// +kubebuilder:validation:items:MaxLength=255
@@ -189,11 +194,16 @@ type ScheduledJobStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=mbjob,categories=b24ops
+// +kubebuilder:selectablefield:JSONPath=`.spec.metabotRef.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Scheduled At",type=date,JSONPath=`.status.scheduledAt`
-// +kubebuilder:printcolumn:name="Next",type=date,priority=1,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Metabot",type=string,JSONPath=`.spec.metabotRef.name`
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Time Zone",type=string,priority=1,JSONPath=`.spec.timeZone`
+// +kubebuilder:printcolumn:name="Accepted At",type=string,JSONPath=`.status.scheduledAt`
+// +kubebuilder:printcolumn:name="Next Run",type=string,priority=1,JSONPath=`.status.nextScheduleTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type ScheduledJob struct {

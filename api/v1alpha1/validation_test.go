@@ -775,7 +775,7 @@ func TestCRDNamesAndColumns(t *testing.T) {
 		"ChatApp":      {"chatapps", "b24app", "App ID", ".status.appId"},
 		"Chat":         {"chats", "b24chat", "Chat ID", ".status.chatId"},
 		"Metabot":      {"metabots", "metabot", "", ""},
-		"ScheduledJob": {"scheduledjobs", "mbjob", "Scheduled At", ".status.scheduledAt"},
+		"ScheduledJob": {"scheduledjobs", "mbjob", "Accepted At", ".status.scheduledAt"},
 	}
 	const readyPath = `.status.conditions[?(@.type=="Ready")]`
 	for kind, crd := range loadCRDs(t) {

@@ -20,13 +20,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/controller"
 	"github.com/b24ops/b24-operator/internal/metabot"
+	opmetrics "github.com/b24ops/b24-operator/internal/metrics"
 )
 
 var scheme = runtime.NewScheme()
@@ -112,7 +112,7 @@ func main() {
 			// only their metadata, so no Secret data of the cluster sits in its memory.
 			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
 		}},
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: []func(*tls.Config){disableHTTP2}},
+		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
 		HealthProbeBindAddress:        probeAddr,
 		WebhookServer:                 webhookServer,
 		LeaderElection:                leaderElect,
@@ -125,6 +125,11 @@ func main() {
 		os.Exit(1)
 	}
 
+	// Object state is read from the manager's cache on each scrape, by the leader only.
+	if err := opmetrics.Register(metrics.Registry, opmetrics.NewStateCollector(mgr.GetCache(), mgr.Elected())); err != nil {
+		log.Error(err, "unable to register metrics")
+		os.Exit(1)
+	}
 	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

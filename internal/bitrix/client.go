@@ -102,6 +102,7 @@ func New(opts ...Option) (*Client, error) {
 	if c.portal == "" {
 		c.portal = c.base.Host
 	}
+	c.hc.Transport = instrumentTransport(c.portal, c.hc.Transport)
 	return c, nil
 }
 

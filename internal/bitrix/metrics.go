@@ -37,7 +37,7 @@ var (
 // metrics.Registry in the manager). Registering twice with the same registry is harmless;
 // any other registration failure panics, like prometheus.MustRegister.
 func RegisterMetrics(reg prometheus.Registerer) {
-	for _, c := range []prometheus.Collector{requestsTotal, limiterWaitSeconds, retriesTotal, tokenRefreshesTotal} {
+	for _, c := range []prometheus.Collector{requestsTotal, requestDuration, limiterWaitSeconds, retriesTotal, tokenRefreshesTotal} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

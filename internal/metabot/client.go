@@ -284,7 +284,7 @@ func (c *Client) Schedule(ctx context.Context, job Job) (Result, error) {
 	// The status decides the outcome; a failure to read the rest of the body changes nothing.
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		requestsTotal.WithLabelValues(c.label, outcomeAccepted).Inc()
+		c.countAccepted()
 		return Result{StatusCode: resp.StatusCode, AcceptedAt: time.Now(), Body: data}, nil
 	}
 	e := &Error{
@@ -308,11 +308,6 @@ func (c *Client) wait(ctx context.Context) error {
 	err := c.limiter.Wait(ctx)
 	limiterWait.WithLabelValues(c.label).Observe(time.Since(start).Seconds())
 	return err
-}
-
-func (c *Client) count(e *Error) *Error {
-	requestsTotal.WithLabelValues(c.label, e.Kind.String()).Inc()
-	return e
 }
 
 // transportError classifies an error from http.Client.Do. The *url.Error wrapper is dropped:

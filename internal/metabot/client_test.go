@@ -493,8 +493,17 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("requests_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := sample(t, reg, "b24ops_metabot_rate_limiter_wait_seconds", label, ""); got != 2 {
-		t.Errorf("limiter wait observations = %v, want 2", got)
+	s.InjectFault(1, metabottest.Fault{Status: http.StatusBadRequest})
+	_, _ = c.Schedule(context.Background(), job)
+	// What each call means for the job: the 502 may have been processed (the ScheduledJob
+	// stalls with OutcomeUnknown), the 400 certainly was not.
+	for outcome, want := range map[string]float64{metabot.OutcomeScheduled: 1, metabot.OutcomeUnknown: 1, metabot.OutcomeNotScheduled: 1} {
+		if got := sample(t, reg, "b24ops_metabot_schedule_outcomes_total", label, outcome); got != want {
+			t.Errorf("schedule_outcomes_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
+	if got := sample(t, reg, "b24ops_metabot_rate_limiter_wait_seconds", label, ""); got != 3 {
+		t.Errorf("limiter wait observations = %v, want 3", got)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -24,8 +24,8 @@ import (
 //   - the b24ops.io kinds: config/crd/bases, converted like kubeconform's
 //     scripts/openapi2jsonschema.py (additionalProperties: false on every nested object with
 //     properties, except objects that preserve unknown fields);
-//   - cert-manager's Certificate and Issuer and the Prometheus Operator's ServiceMonitor:
-//     hand-kept schemas in testdata/schemas covering the fields the chart renders, strict at
+//   - cert-manager's Certificate and Issuer and the Prometheus Operator's ServiceMonitor,
+//     PodMonitor and PrometheusRule: hand-kept schemas in testdata/schemas covering the fields the chart renders, strict at
 //     the levels the chart writes (their CRDs are not available offline).
 //
 // File names follow kubeconform's {{ .ResourceKind }}{{ .KindSuffix }}.json, e.g.

@@ -106,3 +106,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/*
+One scrape endpoint of the ServiceMonitor or PodMonitor: port, scheme and, with metrics.secure,
+a bearer token from a Secret (the current form; bearerTokenFile is deprecated). cfg holds
+interval, scrapeTimeout, relabelings and metricRelabelings.
+*/}}
+{{- define "b24-operator.scrapeEndpoint" -}}
+{{- $root := .root -}}
+{{- $cfg := .cfg -}}
+port: metrics
+path: /metrics
+{{- if $root.Values.metrics.secure }}
+scheme: https
+# controller-runtime serves metrics with a self-signed certificate.
+tlsConfig:
+  insecureSkipVerify: true
+authorization:
+  type: Bearer
+  credentials:
+    name: {{ $root.Values.metrics.scrapeToken.existingSecret | default (printf "%s-metrics-scraper-token" (include "b24-operator.fullname" $root)) }}
+    key: {{ $root.Values.metrics.scrapeToken.key }}
+{{- else }}
+scheme: http
+{{- end }}
+interval: {{ $cfg.interval }}
+{{- with $cfg.scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+{{- with $cfg.relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $cfg.metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
