@@ -25,6 +25,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/managed"
 )
 
 // ---- helpers shared by chatbot_test.go and portal_test.go ----
@@ -107,7 +108,7 @@ func TestChatBotRegistersAndReportsBotID(t *testing.T) {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(portal), portal)
 		return portal.Status.BoundBots == 1 && portal.Status.ApplicationKey != "", fmt.Sprintf("%+v", portal.Status)
 	})
-	waitEvent(t, bot, controller.EventCreated)
+	waitEvent(t, bot, managed.EventCreated)
 }
 
 // A crash after imbot.register and before the status write must not leave a second bot: the
@@ -220,7 +221,7 @@ func TestChatBotDeletedRemotelyIsRecreated(t *testing.T) {
 	if !ok || int64(rb.ID) != bot.Status.BotID {
 		t.Fatalf("remote bot = %+v (found %v), want id %d", rb, ok, bot.Status.BotID)
 	}
-	e := waitEvent(t, bot, controller.EventRecreated)
+	e := waitEvent(t, bot, managed.EventRecreated)
 	if e.Type != corev1.EventTypeNormal {
 		t.Errorf("Recreated event type = %s, want Normal", e.Type)
 	}
@@ -724,7 +725,7 @@ func TestChatBotBehaviour(t *testing.T) {
 					t.Fatalf("imbot.unregister sent for the orphaned bot: %+v", c)
 				}
 			}
-			waitEvent(t, b, controller.EventOrphaned)
+			waitEvent(t, b, managed.EventOrphaned)
 		}},
 		{"a spec change sends exactly one imbot.update and a no-op resync none", func(t *testing.T, ns string) {
 			webhookPortal(t, ns, "acme", "update-app", sim)

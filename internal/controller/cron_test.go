@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"github.com/b24ops/b24-operator/internal/rules/rulestest"
+
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +234,18 @@ func TestCronHistoryIsBoundedNewestFirstAndReplacesTheSameTick(t *testing.T) {
 	h = recordTick(h, b24v1.TickRecord{ScheduleTime: mtime(base.Add(12 * time.Hour)), Outcome: b24v1.TickFailed})
 	if len(h) != historyLimit || h[2].Outcome != b24v1.TickFailed {
 		t.Fatalf("the record of 12:00 was not replaced in place: %+v", h[:3])
+	}
+}
+
+// The controller judges every shared case as admission does (see the webhook's
+// TestScheduledJobSharedCases).
+func TestCronSharedCases(t *testing.T) {
+	for _, tc := range rulestest.ScheduleCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := parseSchedule(tc.Schedule, tc.TimeZone)
+			if (err != nil) != tc.Refused || (err != nil && !strings.Contains(err.Error(), tc.Mention)) {
+				t.Fatalf("parseSchedule(%q, %q) = %v, want refused %v mentioning %q", tc.Schedule, tc.TimeZone, err, tc.Refused, tc.Mention)
+			}
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
@@ -113,8 +114,8 @@ type setup struct {
 }
 
 // newReconciler puts a kind's adapter on the loop.
-func newReconciler[T Object](s *setup, kind string, newObj func() T, a Adapter[T]) *Reconciler[T] {
-	return &Reconciler[T]{
+func newReconciler[T managed.Object](s *setup, kind string, newObj func() T, a managed.Adapter[T]) *managed.Reconciler[T] {
+	return &managed.Reconciler[T]{
 		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
 		Kind: kind, New: newObj, Adapter: a,
 	}

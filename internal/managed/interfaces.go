@@ -46,9 +46,9 @@ type Observation struct {
 	// asked for (a suspended schedule): Ready=True, so kstatus, Flux and ArgoCD read the
 	// object as current, and the reason says what it is doing.
 	Reason string
-	// Event, when set, is an event the loop records for what Observe found (a request it
-	// acknowledged and ignored).
-	Event *Event
+	// Events are events the loop records for what Observe found (a request acknowledged
+	// and ignored, ticks skipped), also when Observe returns an error.
+	Events []Event
 }
 
 // Event is an event the loop records on the object.

@@ -107,11 +107,11 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 		return r.fail(ctx, *orig, obj, Classify("resolve dependencies", err))
 	}
 	obs, err := ext.Observe(ctx, obj, force)
+	for _, e := range obs.Events {
+		r.record(obj, e.Type, e.Reason, e.Message)
+	}
 	if err != nil {
 		return r.fail(ctx, *orig, obj, Classify("read remote state", err))
-	}
-	if e := obs.Event; e != nil {
-		r.record(obj, e.Type, e.Reason, e.Message)
 	}
 	switch {
 	case !obs.Exists:

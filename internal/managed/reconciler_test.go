@@ -71,7 +71,7 @@ func (r recording) RecordBeforeCreate(t *thing) bool { return r.record(t) }
 // classified is an error a client classified.
 type classified struct{ c errclass.Class }
 
-func (e classified) Error() string        { return "remote: " + e.c.Summary }
+func (e classified) Error() string         { return "remote: " + e.c.Summary }
 func (e classified) Class() errclass.Class { return e.c }
 
 type event struct{ typ, reason, msg string }
@@ -567,16 +567,20 @@ func TestEvents(t *testing.T) {
 			CreateFn:  func(context.Context, *thing) (managed.Applied, error) { return managed.Applied{}, nil },
 		}, want: []event{{"Normal", managed.EventCreated, "Thing created"}}},
 		{name: "a create of something gone is reported as Recreated", ext: managed.ExternalFns[*thing]{
-			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) { return managed.Observation{Missing: true}, nil },
-			CreateFn:  func(context.Context, *thing) (managed.Applied, error) { return managed.Applied{}, nil },
+			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) {
+				return managed.Observation{Missing: true}, nil
+			},
+			CreateFn: func(context.Context, *thing) (managed.Applied, error) { return managed.Applied{}, nil },
 		}, want: []event{{"Normal", managed.EventRecreated, "Thing was missing remotely and was created again"}}},
 		{name: "an update that changed nothing records nothing", ext: managed.ExternalFns[*thing]{
-			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) { return managed.Observation{Exists: true}, nil },
-			UpdateFn:  func(context.Context, *thing) (managed.Applied, error) { return managed.Applied{Noop: true}, nil },
+			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) {
+				return managed.Observation{Exists: true}, nil
+			},
+			UpdateFn: func(context.Context, *thing) (managed.Applied, error) { return managed.Applied{Noop: true}, nil },
 		}},
 		{name: "the adapter words what it did", ext: managed.ExternalFns[*thing]{
 			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) {
-				return managed.Observation{Exists: true, Event: &managed.Event{Type: "Normal", Reason: "Ignored", Message: "nothing to do"}}, nil
+				return managed.Observation{Exists: true, Events: []managed.Event{{Type: "Normal", Reason: "Ignored", Message: "nothing to do"}}}, nil
 			},
 			UpdateFn: func(context.Context, *thing) (managed.Applied, error) {
 				return managed.Applied{Event: &managed.Event{Type: "Normal", Reason: managed.EventRecreated, Message: "registered again as 2"}}, nil
