@@ -21,10 +21,6 @@ import (
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error { return s.chat() })
-}
-
 const (
 	// A batch stays open for the commands of other Chats of the same portal until none came
 	// for chatBatchQuiet, and at most for chatBatchMaxWait: a lone reconcile waits little,

@@ -20,10 +20,6 @@ import (
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error { return s.chatApp() })
-}
-
 func (s *setup) chatApp() error {
 	c := s.mgr.GetClient()
 	r := newReconciler(s, "ChatApp", func() *b24v1.ChatApp { return &b24v1.ChatApp{} },

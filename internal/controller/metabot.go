@@ -15,15 +15,14 @@ import (
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error {
-		// The Metabot and ScheduledJob controllers share one client per Metabot object.
-		mbs := &Metabots{Reader: s.mgr.GetAPIReader(), HTTPTimeout: s.opts.HTTPTimeout}
-		if err := s.metabot(mbs); err != nil {
-			return err
-		}
-		return s.scheduledJob(mbs)
-	})
+// metabotsAndJobs sets up the Metabot and ScheduledJob controllers, which share one client
+// per Metabot object.
+func (s *setup) metabotsAndJobs() error {
+	mbs := &Metabots{Reader: s.mgr.GetAPIReader(), HTTPTimeout: s.opts.HTTPTimeout}
+	if err := s.metabot(mbs); err != nil {
+		return err
+	}
+	return s.scheduledJob(mbs)
 }
 
 func (s *setup) metabot(mbs *Metabots) error {

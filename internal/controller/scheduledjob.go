@@ -104,6 +104,13 @@ func (s *sentOutcomes) put(uid types.UID, a *b24v1.SendAttempt, apply func(*b24v
 	s.m[attemptKey(uid, a)] = sentOutcome{apply: apply, at: time.Now()}
 }
 
+// forget drops what this process knows of attempt a.
+func (s *sentOutcomes) forget(uid types.UID, a *b24v1.SendAttempt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, attemptKey(uid, a))
+}
+
 // get returns how to record the outcome of attempt a, or nil when this process does not know.
 func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.ScheduledJobStatus) {
 	s.mu.Lock()
@@ -280,6 +287,9 @@ func (e *jobExternal) RecordBeforeCreate(j *b24v1.ScheduledJob) bool {
 }
 
 func (e *jobExternal) Create(ctx context.Context, j *b24v1.ScheduledJob) (managed.Applied, error) {
+	// The attempt is in status: from now on, only a known outcome may clear it. One the send
+	// leaves unknown keeps it, and with it OutcomeUnknown.
+	e.sent.forget(j.UID, e.attempt)
 	if e.sched != nil {
 		return done(e.sendTick(ctx, j))
 	}

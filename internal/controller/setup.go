@@ -89,21 +89,14 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	}
 	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
 	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache())}
-	for _, f := range []func() error{s.portal, s.chatBot} {
+	// Every kind's controller, in one list (no init() registration).
+	for _, f := range []func() error{s.portal, s.chatBot, s.chatApp, s.chat, s.metabotsAndJobs} {
 		if err := f(); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range extraControllers {
-		if err := f(s); err != nil {
 			return nil, err
 		}
 	}
 	return shared, nil
 }
-
-// extraControllers lets each kind's file register itself.
-var extraControllers []func(*setup) error
 
 type setup struct {
 	mgr    ctrl.Manager
@@ -240,8 +233,8 @@ func (s *setup) chatBot() error {
 			UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
 		})).
 		// A bot being deleted waits for its apps and chats.
-		Watches(&b24v1.ChatApp{}, enqueueBotRef(), builder.WithPredicates(deletedOnly())).
-		Watches(&b24v1.Chat{}, enqueueBotRef(), builder.WithPredicates(deletedOnly()))
+		Watches(&b24v1.ChatApp{}, enqueueRef(func(a *b24v1.ChatApp) string { return a.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
+		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
 	return watchRefs(b, c, &b24v1.ChatBotList{}).Complete(r)
 }
 
@@ -253,16 +246,15 @@ func deletedOnly() predicate.Predicate {
 	}
 }
 
-func enqueueBotRef() handler.EventHandler {
+// enqueueRef maps an object to the object its ref names. Each watch says how to read the
+// ref of its own type, so no kind can be forgotten in a type switch.
+func enqueueRef[T client.Object](ref func(T) string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		var name string
-		switch x := o.(type) {
-		case *b24v1.ChatApp:
-			name = x.Spec.BotRef.Name
-		case *b24v1.Chat:
-			name = x.Spec.BotRef.Name
+		t, ok := o.(T)
+		if !ok {
+			return nil
 		}
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref(t)}}}
 	})
 }
 
