@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 const (
@@ -133,7 +133,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 		}
 	}
 	if errors.Is(err, bitrix.ErrAccessError) {
-		et, eid := refs.ChatEntity(ch)
+		et, eid := rules.ChatEntity(ch)
 		return obs, managed.Stalled(b24v1.ReasonRemoteError,
 			"bot %d is not a member of chat %d (entity %s/%s): it was removed from the chat, or the bot was registered again; add the bot back to the chat, or use another entity to create a new chat",
 			e.bot.id, st.ChatID, et, eid)
@@ -208,7 +208,7 @@ var chatTypes = map[string]string{"Chat": bitrix.ChatTypeChat, "Open": bitrix.Ch
 // addParams translates the spec into what imbot.chat.add sends.
 func (e *chatExternal) addParams(ch *b24v1.Chat) (bitrix.ChatAddParams, error) {
 	s := ch.Spec
-	et, eid := refs.ChatEntity(ch)
+	et, eid := rules.ChatEntity(ch)
 	p := bitrix.ChatAddParams{
 		BotID: e.bot.id, Type: bitrix.ChatTypeChat, Title: deref(s.Title), Description: deref(s.Description),
 		Message: deref(s.WelcomeMessage), Avatar: e.avatar, EntityType: et, EntityID: eid,
@@ -233,35 +233,15 @@ func (e *chatExternal) addParams(ch *b24v1.Chat) (bitrix.ChatAddParams, error) {
 	return p, nil
 }
 
-// addBatched runs imbot.chat.add inside the portal's shared batch, with the same fields as
-// bitrix.Client.ChatAdd. A batch is never repeated once it may have run, so the add is never
-// repeated either: an ambiguous failure leads to the lookup by entity.
+// addBatched runs imbot.chat.add inside the portal's shared batch. A batch is never repeated
+// once it may have run, so the add is never repeated either: an ambiguous failure leads to the
+// lookup by entity.
 func (e *chatExternal) addBatched(ctx context.Context, p bitrix.ChatAddParams) (int, error) {
-	ps := map[string]any{"BOT_ID": p.BotID, "TYPE": strings.ToUpper(p.Type), "USERS": p.Users,
-		"ENTITY_TYPE": p.EntityType, "ENTITY_ID": p.EntityID}
-	for k, v := range map[string]string{"TITLE": p.Title, "DESCRIPTION": p.Description, "COLOR": strings.ToUpper(p.Color), "MESSAGE": p.Message} {
-		if v != "" {
-			ps[k] = v
-		}
-	}
-	if len(p.Avatar) > 0 {
-		ps["AVATAR"] = p.Avatar // base64 in the command
-	}
-	if p.OwnerID != 0 {
-		ps["OWNER_ID"] = p.OwnerID
-	}
-	res, err := e.batch(ctx, bitrix.BatchCommand{Key: "a", Method: "imbot.chat.add", Params: ps})
+	res, err := e.batch(ctx, bitrix.ChatAddCommand("a", p))
 	if err != nil {
 		return 0, err
 	}
-	if err := res.Err("a"); err != nil {
-		return 0, fmt.Errorf("add chat %s/%s: %w", p.EntityType, p.EntityID, err)
-	}
-	id, err := strconv.Atoi(strings.Trim(string(res.Results["a"]), `"`))
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("add chat %s/%s: unexpected answer %.40s", p.EntityType, p.EntityID, res.Results["a"])
-	}
-	return id, nil
+	return res.ChatAdded("a", p)
 }
 
 // chatPlan is what a reconcile changes on an existing chat, in the order it is applied.
@@ -465,7 +445,7 @@ func heirOf(ch *b24v1.Chat, members []int, bot int) int {
 
 // lookup finds the chat by its entity (imbot.chat.get), in the portal's shared batch.
 func (e *chatExternal) lookup(ctx context.Context, ch *b24v1.Chat) (int, bool, error) {
-	et, eid := refs.ChatEntity(ch)
+	et, eid := rules.ChatEntity(ch)
 	res, err := e.batch(ctx, bitrix.ChatGetCommand("g", e.bot.id, et, eid))
 	if err != nil {
 		return 0, false, err

@@ -18,6 +18,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 func (s *setup) chatApp() error {
@@ -289,7 +290,7 @@ func (e *chatAppExternal) params(ctx context.Context, app *b24v1.ChatApp) (bitri
 	}
 	if f := s.Iframe; f != nil {
 		p.IframeURL, p.IframePopup = string(f.URL), deref(f.Popup)
-		p.IframeWidth, p.IframeHeight = refs.DefaultIframeWidth, refs.DefaultIframeHeight
+		p.IframeWidth, p.IframeHeight = rules.DefaultIframeWidth, rules.DefaultIframeHeight
 		if f.Width != nil {
 			p.IframeWidth = int(*f.Width)
 		}

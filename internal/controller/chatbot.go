@@ -17,6 +17,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // chatBotAdapter registers, updates and unregisters bots.
@@ -105,7 +106,7 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	if err != nil {
 		return obs, err
 	}
-	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == refs.ApplicationKey(e.portal)
+	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == rules.ApplicationKey(e.portal)
 	return obs, nil
 }
 
@@ -161,7 +162,7 @@ func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {
 	}
 	b.Status.BotID = int64(id)
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
 	return nil
 }
@@ -192,7 +193,7 @@ func (e *chatBotExternal) update(ctx context.Context, b *b24v1.ChatBot) error {
 		return err
 	}
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	return nil
 }
 
@@ -206,12 +207,12 @@ func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) (managed
 
 // checkLimit applies the ordering rule of the bot limit.
 func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) error {
-	appKey := refs.ApplicationKey(e.portal)
+	appKey := rules.ApplicationKey(e.portal)
 	holders, err := botsOfApplication(ctx, e.client, appKey)
 	if err != nil {
 		return err
 	}
-	max := refs.MaxBots(e.portal)
+	max := rules.MaxBots(e.portal)
 	for i, h := range holders {
 		if h.Namespace == b.Namespace && h.Name == b.Name {
 			if i < max {
@@ -237,7 +238,7 @@ func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b
 	}
 	same := map[types.NamespacedName]bool{}
 	for i := range portals.Items {
-		if refs.ApplicationKey(&portals.Items[i]) == appKey {
+		if rules.ApplicationKey(&portals.Items[i]) == appKey {
 			same[client.ObjectKeyFromObject(&portals.Items[i])] = true
 		}
 	}
@@ -255,7 +256,7 @@ func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b
 		}
 		out = append(out, bot)
 	}
-	sort.Slice(out, func(i, j int) bool { return refs.HoldsLimitBefore(&out[i], &out[j]) })
+	sort.Slice(out, func(i, j int) bool { return rules.HoldsLimitBefore(&out[i], &out[j]) })
 	return out, nil
 }
 
@@ -272,7 +273,7 @@ func (e *chatBotExternal) params(ctx context.Context, b *b24v1.ChatBot) (bitrix.
 	}
 	openline := typ == b24v1.BotTypeOpenLine || (s.Openline != nil && *s.Openline)
 	p := bitrix.BotParams{Code: s.Code, Type: botTypes[typ], Openline: openline}
-	h := refs.ResolvedHandlers(b)
+	h := rules.ResolvedHandlers(b)
 	if s.EventHandler != nil {
 		p.EventHandler = string(*s.EventHandler)
 	} else {

@@ -15,18 +15,8 @@ import (
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-// metabotsAndJobs sets up the Metabot and ScheduledJob controllers, which share one client
-// per Metabot object.
-func (s *setup) metabotsAndJobs() error {
-	mbs := &Metabots{Reader: s.mgr.GetAPIReader(), HTTPTimeout: s.opts.HTTPTimeout}
-	if err := s.metabot(mbs); err != nil {
-		return err
-	}
-	return s.scheduledJob(mbs)
-}
-
-func (s *setup) metabot(mbs *Metabots) error {
-	c := s.mgr.GetClient()
+func (s *setup) metabot() error {
+	c, mbs := s.mgr.GetClient(), s.metabots
 	r := newReconciler(s, "Metabot", func() *b24v1.Metabot { return &b24v1.Metabot{} },
 		&metabotAdapter{client: c, metabots: mbs})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("metabot").

@@ -15,6 +15,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // portalAdapter checks a Portal's credentials. A Portal has no remote object of its own: its
@@ -47,7 +48,7 @@ func resyncOf(p *b24v1.Portal) time.Duration {
 }
 
 func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (managed.Observation, error) {
-	p.Status.ApplicationKey = refs.ApplicationKey(p)
+	p.Status.ApplicationKey = rules.ApplicationKey(p)
 	bots, err := botsOfPortal(ctx, e.client, p)
 	if err != nil {
 		return managed.Observation{}, err

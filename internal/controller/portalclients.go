@@ -23,6 +23,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // InUseFinalizer keeps a Secret or ConfigMap readable while a Portal still needs it, so that
@@ -96,8 +97,8 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		}
 	}
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
-	host := refs.PortalHost(portal.Spec.URL)
-	rps, burst := rateOf(portal.Spec.RateLimit, refs.DefaultPortalRPS, refs.DefaultPortalBurst)
+	host := rules.PortalHost(portal.Spec.URL)
+	rps, burst := rateOf(portal.Spec.RateLimit, rules.DefaultPortalRPS, rules.DefaultPortalBurst)
 	opts := []bitrix.Option{
 		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
 		bitrix.WithPortalLabel(host),
@@ -112,7 +113,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, portal.Spec.Auth.Webhook.ClientID))
 	} else {
 		o := portal.Spec.Auth.OAuth
-		tokenURL := refs.DefaultOAuthTokenURL
+		tokenURL := rules.DefaultOAuthTokenURL
 		if o.TokenURL != nil {
 			tokenURL = *o.TokenURL
 		}
@@ -156,7 +157,7 @@ type credentials struct {
 // resolve reads the Portal's Secret and CA, validating them.
 func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentials, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, refs.ClientID(portal))
+	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, rules.ClientID(portal))
 	var creds credentials
 
 	if src := portal.Spec.CABundle; src != nil {
@@ -188,7 +189,7 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 			// The value is a credential: never echo it.
 			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
 		}
-		if got, want := refs.PortalHost(u.Scheme+"://"+u.Host), refs.PortalHost(portal.Spec.URL); got != want {
+		if got, want := rules.PortalHost(u.Scheme+"://"+u.Host), rules.PortalHost(portal.Spec.URL); got != want {
 			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
 		}
 		creds.webhookURL = raw

@@ -118,8 +118,8 @@ func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.Sche
 	return s.m[attemptKey(uid, a)].apply
 }
 
-func (s *setup) scheduledJob(mbs *Metabots) error {
-	c := s.mgr.GetClient()
+func (s *setup) scheduledJob() error {
+	c, mbs := s.mgr.GetClient(), s.metabots
 	// Decisions rest on the attempt written a moment ago; the loop reads the object live
 	// whenever the cache may not hold that write yet.
 	r := newReconciler(s, "ScheduledJob", func() *b24v1.ScheduledJob { return &b24v1.ScheduledJob{} },

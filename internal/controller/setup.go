@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,7 +38,9 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles per kind.
 	MaxConcurrentReconciles int
-	// HTTPTimeout bounds each remote request.
+	// HTTPTimeout bounds each remote request. Zero leaves each client its own default, the
+	// one place it is declared: bitrix (75 s: Bitrix24 stops a request at 60 s) and metabot
+	// (metabot.DefaultTimeout).
 	HTTPTimeout time.Duration
 	// Clock drives ScheduledJob timing; nil means the real clock.
 	Clock Clock
@@ -81,18 +84,16 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
-	if opts.HTTPTimeout <= 0 {
-		opts.HTTPTimeout = 30 * time.Second
-	}
 	if err := setupIndexes(mgr); err != nil {
 		return nil, err
 	}
 	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
-	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache())}
-	// Every kind's controller, in one list (no init() registration).
-	for _, f := range []func() error{s.portal, s.chatBot, s.chatApp, s.chat, s.metabotsAndJobs} {
-		if err := f(); err != nil {
-			return nil, err
+	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache()),
+		// The Metabot and ScheduledJob controllers share one client per Metabot object.
+		metabots: &Metabots{Reader: mgr.GetAPIReader(), HTTPTimeout: opts.HTTPTimeout}}
+	for _, k := range Kinds() {
+		if err := k.setup(s); err != nil {
+			return nil, fmt.Errorf("set up the %s controller: %w", k.Name, err)
 		}
 	}
 	return shared, nil
@@ -104,6 +105,8 @@ type setup struct {
 	shared *Shared
 	// content reads the images bots, apps and chats send.
 	content *contentReader
+	// metabots is shared by the Metabot and ScheduledJob controllers.
+	metabots *Metabots
 }
 
 // newReconciler puts a kind's adapter on the loop.
@@ -133,38 +136,6 @@ func forPredicates() builder.Predicates {
 			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
 		}},
 	))
-}
-
-func setupIndexes(mgr ctrl.Manager) error {
-	idx := mgr.GetFieldIndexer()
-	ctx := context.Background()
-	kinds := []client.Object{&b24v1.Portal{}, &b24v1.ChatBot{}, &b24v1.ChatApp{}, &b24v1.Chat{}, &b24v1.Metabot{}, &b24v1.ScheduledJob{}}
-	for _, k := range kinds {
-		if err := idx.IndexField(ctx, k, refs.IndexSecrets, func(o client.Object) []string { return refs.Secrets(o) }); err != nil {
-			return err
-		}
-		if err := idx.IndexField(ctx, k, refs.IndexConfigMaps, func(o client.Object) []string { return refs.ConfigMaps(o) }); err != nil {
-			return err
-		}
-	}
-	if err := idx.IndexField(ctx, &b24v1.ChatBot{}, refs.IndexPortalRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &b24v1.ChatApp{}, refs.IndexBotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &b24v1.Chat{}, refs.IndexBotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.Chat).Spec.BotRef.Name}
-	}); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &b24v1.ScheduledJob{}, refs.IndexMetabotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name}
-	})
 }
 
 // byIndex maps an object to the objects of list's kind in its namespace whose index field

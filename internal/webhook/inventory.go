@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
-	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // inventory is one read of every Portal and ChatBot in the cluster, straight from the API server
@@ -56,7 +56,7 @@ func (inv *inventory) portalOf(b *b24v1.ChatBot) *b24v1.Portal {
 // is gone, the key recorded in status when the bot was registered. Empty when unknown.
 func (inv *inventory) applicationOf(b *b24v1.ChatBot) string {
 	if p := inv.portalOf(b); p != nil {
-		return refs.ApplicationKey(p)
+		return rules.ApplicationKey(p)
 	}
 	if b.Status.BotID != 0 {
 		return b.Status.ApplicationKey
@@ -67,7 +67,7 @@ func (inv *inventory) applicationOf(b *b24v1.ChatBot) string {
 // hostOf is the portal host a ChatBot lives on, "" when unknown.
 func (inv *inventory) hostOf(b *b24v1.ChatBot) string {
 	if p := inv.portalOf(b); p != nil {
-		return refs.PortalHost(p.Spec.URL)
+		return rules.PortalHost(p.Spec.URL)
 	}
 	host, _, _ := strings.Cut(inv.applicationOf(b), "/")
 	return host
@@ -123,7 +123,7 @@ func (inv *inventory) botsOfPortal(portal types.NamespacedName) []*b24v1.ChatBot
 }
 
 func sortBots(bots []*b24v1.ChatBot) {
-	sort.Slice(bots, func(i, j int) bool { return refs.HoldsLimitBefore(bots[i], bots[j]) })
+	sort.Slice(bots, func(i, j int) bool { return rules.HoldsLimitBefore(bots[i], bots[j]) })
 }
 
 // describe names a bot as namespace/name, saying why it is special when it is.
