@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -229,35 +228,27 @@ func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) erro
 }
 
 // botsOfApplication lists the ChatBots of one application across every namespace and Portal,
-// in the order that decides who holds the limit: creation time, namespace, name. Bots being
-// deleted count while they still hold a remote bot.
-func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b24v1.ChatBot, error) {
+// in the order that decides who holds the limit (rules.LimitHolders, as the webhook decides).
+func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]*b24v1.ChatBot, error) {
 	var portals b24v1.PortalList
 	if err := c.List(ctx, &portals); err != nil {
 		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list Portals: %v", err)
 	}
-	same := map[types.NamespacedName]bool{}
+	byKey := map[types.NamespacedName]*b24v1.Portal{}
 	for i := range portals.Items {
-		if rules.ApplicationKey(&portals.Items[i]) == appKey {
-			same[client.ObjectKeyFromObject(&portals.Items[i])] = true
-		}
+		byKey[client.ObjectKeyFromObject(&portals.Items[i])] = &portals.Items[i]
 	}
-	var bots b24v1.ChatBotList
-	if err := c.List(ctx, &bots); err != nil {
+	var list b24v1.ChatBotList
+	if err := c.List(ctx, &list); err != nil {
 		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
 	}
-	var out []b24v1.ChatBot
-	for _, bot := range bots.Items {
-		if !same[types.NamespacedName{Namespace: bot.Namespace, Name: bot.Spec.PortalRef.Name}] {
-			continue
-		}
-		if !bot.DeletionTimestamp.IsZero() && bot.Status.BotID == 0 {
-			continue
-		}
-		out = append(out, bot)
+	bots := make([]*b24v1.ChatBot, len(list.Items))
+	for i := range list.Items {
+		bots[i] = &list.Items[i]
 	}
-	sort.Slice(out, func(i, j int) bool { return rules.HoldsLimitBefore(&out[i], &out[j]) })
-	return out, nil
+	return rules.LimitHolders(appKey, bots, func(b *b24v1.ChatBot) *b24v1.Portal {
+		return byKey[types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.PortalRef.Name}]
+	}), nil
 }
 
 var botTypes = map[b24v1.BotType]string{
