@@ -745,8 +745,8 @@ func TestChatBotBehaviour(t *testing.T) {
 			if b.Status.ObservedGeneration != 2 {
 				t.Errorf("observedGeneration = %d, want 2", b.Status.ObservedGeneration)
 			}
-			// Give a stray second reconcile the time to show itself.
-			time.Sleep(500 * time.Millisecond)
+			// A stray second reconcile would have run by the time the loop acknowledges this one.
+			poke(t, b)
 			if n := sim.CallCount("imbot.update") - before; n != 1 {
 				t.Fatalf("%d imbot.update calls for one spec change, want 1", n)
 			}
@@ -758,7 +758,6 @@ func TestChatBotBehaviour(t *testing.T) {
 			lists := sim.CallCount("imbot.bot.list")
 			forceReconcile(t, b)
 			waitReady(t, b)
-			time.Sleep(300 * time.Millisecond)
 			if n := sim.CallCount("imbot.update") - before; n != 1 {
 				t.Fatalf("a no-op resync sent %d more imbot.update calls", n-1)
 			}

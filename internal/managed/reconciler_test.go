@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
@@ -107,6 +109,9 @@ type harness struct {
 	c   client.Client
 	rec *recorder
 	r   *managed.Reconciler[*thing]
+
+	mu   sync.Mutex
+	logs []string
 }
 
 func newHarness(t *testing.T, a managed.Adapter[*thing], objs ...client.Object) *harness {
@@ -128,7 +133,25 @@ func newProcess(t *testing.T, c client.Client, a managed.Adapter[*thing]) *harne
 }
 
 func (h *harness) reconcile(name string) (reconcile.Result, error) {
-	return h.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	ctx := log.IntoContext(context.Background(), funcr.New(func(prefix, args string) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.logs = append(h.logs, args)
+	}, funcr.Options{Verbosity: 0}))
+	return h.r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+}
+
+// failureLogs are the Info lines the loop wrote about failures.
+func (h *harness) failureLogs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, l := range h.logs {
+		if strings.Contains(l, `"reconcile failed"`) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func (h *harness) get(name string) *thing {
@@ -326,11 +349,17 @@ func TestOneWarningPerChange(t *testing.T) {
 			if w := h.rec.of(corev1.EventTypeWarning); len(w) != 1 {
 				t.Fatalf("after three equal failures: %d warnings %v, want 1", len(w), w)
 			}
+			if l := h.failureLogs(); len(l) != 1 || !strings.Contains(l[0], `"object"="default/a"`) || !strings.Contains(l[0], `"reason"="RemoteError"`) || !strings.Contains(l[0], "first") {
+				t.Fatalf("after three equal failures: log lines %q, want one with object, reason and message", l)
+			}
 			msg = "second"
 			_, _ = h.reconcile("a")
 			_, _ = h.reconcile("a")
 			if w := h.rec.of(corev1.EventTypeWarning); len(w) != 2 || !strings.Contains(w[1].msg, "second") {
 				t.Fatalf("after a new failure: warnings %v, want a second one", w)
+			}
+			if l := h.failureLogs(); len(l) != 2 {
+				t.Fatalf("after a new failure: log lines %q, want a second one", l)
 			}
 		})
 	}
