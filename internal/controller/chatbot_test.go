@@ -148,6 +148,31 @@ func TestChatBotCrashBetweenRegisterAndStatusWriteLeavesOneBot(t *testing.T) {
 	assertKstatus(t, bot)
 }
 
+// A register whose answer was lost, at the application's quota: the client's retry meets the
+// slot the lost attempt took, MAX_COUNT_ERROR, which the client marks ambiguous. The loop
+// retries at once and adopts the bot by its CODE; it never stalls it as BotLimitExceeded
+// (which would hold it until the next resync).
+func TestChatBotLostRegisterAtTheQuotaIsAdoptedAtOnce(t *testing.T) {
+	sim := bitrixtest.NewServer(bitrixtest.WithMaxBotsPerApp(1))
+	defer sim.Close()
+	ns, _, _ := startTest(t, managerOpts{})
+	portal := webhookPortal(t, ns, "acme", "quota-bots", sim)
+	waitReady(t, portal)
+	sim.InjectFault("imbot.register", bitrixtest.FaultDrop())
+	bot := chatBot(ns, "support", "acme", "support")
+	create(t, bot)
+	waitReady(t, bot)
+	bots := sim.Bots()
+	if len(bots) != 1 || int64(bots[0].ID) != bot.Status.BotID {
+		t.Fatalf("remote bots %+v, status.botId %d: want the one bot, adopted", bots, bot.Status.BotID)
+	}
+	for _, e := range recordedEvents(t, bot) {
+		if e.Reason == b24v1.ReasonBotLimitExceeded {
+			t.Fatalf("reported as the bot limit: %s", e.Note)
+		}
+	}
+}
+
 // A rotated webhook Secret is picked up without a restart: a wrong code stalls the Portal with
 // AuthFailed, a working one makes it Ready again, and the bots keep their ids and stay usable.
 func TestChatBotSurvivesSecretRotation(t *testing.T) {
