@@ -19,7 +19,6 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/metabot"
-	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // Metabots builds and caches one Metabot client per Metabot object, rebuilt when the object's
@@ -68,7 +67,7 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 		mc.generation, mc.current = mb.Generation, true
 		return mc.client, nil
 	}
-	rps, burst := rateOf(mb.Spec.RateLimit, rules.DefaultMetabotRPS, rules.DefaultMetabotBurst)
+	rps, burst := rateOf(mb.Spec.RateLimit, metabot.DefaultRequestsPerSecond, metabot.DefaultBurst)
 	opts := []metabot.Option{
 		metabot.WithLimiter(m.limiters.get(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), rps, burst, func(r float64, b int) *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })),
 		metabot.WithLabel(key.String()),
@@ -160,5 +159,5 @@ func metabotURL(mb *b24v1.Metabot) string {
 	if mb.Spec.URL != nil && *mb.Spec.URL != "" {
 		return string(*mb.Spec.URL)
 	}
-	return rules.DefaultMetabotURL
+	return metabot.DefaultBaseURL
 }

@@ -98,7 +98,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	}
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
 	host := rules.PortalHost(portal.Spec.URL)
-	rps, burst := rateOf(portal.Spec.RateLimit, rules.DefaultPortalRPS, rules.DefaultPortalBurst)
+	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
 	opts := []bitrix.Option{
 		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
 		bitrix.WithPortalLabel(host),
@@ -113,7 +113,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, portal.Spec.Auth.Webhook.ClientID))
 	} else {
 		o := portal.Spec.Auth.OAuth
-		tokenURL := rules.DefaultOAuthTokenURL
+		tokenURL := bitrix.DefaultTokenURL
 		if o.TokenURL != nil {
 			tokenURL = *o.TokenURL
 		}

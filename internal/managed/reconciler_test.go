@@ -615,6 +615,12 @@ func TestEvents(t *testing.T) {
 				return managed.Applied{Event: &managed.Event{Type: "Normal", Reason: managed.EventRecreated, Message: "registered again as 2"}}, nil
 			},
 		}, want: []event{{"Normal", "Ignored", "nothing to do"}, {"Normal", managed.EventRecreated, "registered again as 2"}}},
+		{name: "what Observe found is told also when Observe fails (ticks skipped, then a stall)", ext: managed.ExternalFns[*thing]{
+			ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) {
+				return managed.Observation{Events: []managed.Event{{Type: "Normal", Reason: "Skipped", Message: "3 ticks"}}},
+					managed.Stalled(b24v1.ReasonRemoteError, "the last tick failed")
+			},
+		}, want: []event{{"Normal", "Skipped", "3 ticks"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, external(tc.ext), newThing("a"))

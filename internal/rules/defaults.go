@@ -1,15 +1,12 @@
 package rules
 
-// Defaults that live in Go, not in the CRD (so GitOps tools see no drift).
+// Defaults that live in Go, not in the CRD (so GitOps tools see no drift). The rate-limit
+// defaults are the clients' own (bitrix.DefaultRequestsPerSecond, metabot.DefaultRequestsPerSecond),
+// and so are their HTTP timeouts, the Metabot URL and the OAuth token URL: the clients are
+// where each default is declared once.
 const (
-	DefaultMaxBots       = 5
-	DefaultEntityType    = "B24OPS"
-	DefaultMetabotURL    = "https://app.metabot24.com"
-	DefaultOAuthTokenURL = "https://oauth.bitrix.info/oauth/token/"
-	DefaultPortalRPS     = 2
-	DefaultPortalBurst   = 50
-	DefaultMetabotRPS    = 5
-	DefaultMetabotBurst  = 10
-	DefaultIframeWidth   = 350
-	DefaultIframeHeight  = 150
+	DefaultMaxBots      = 5
+	DefaultEntityType   = "B24OPS"
+	DefaultIframeWidth  = 350
+	DefaultIframeHeight = 150
 )
