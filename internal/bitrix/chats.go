@@ -72,6 +72,37 @@ type Dialog struct {
 // second chat, so the client never repeats it after the request may have reached Bitrix; such
 // an error is Ambiguous and the caller must look the chat up (ChatGet) before trying again.
 func (c *Client) ChatAdd(ctx context.Context, p ChatAddParams) (int, error) {
+	raw, err := c.call(ctx, "imbot.chat.add", chatAddParams(p), notIdempotent)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", chatAddWhat(p), err)
+	}
+	id, err := decodeInt(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", chatAddWhat(p), decodeError("imbot.chat.add", err))
+	}
+	return id, nil
+}
+
+// ChatAddCommand is imbot.chat.add as a batch command, with the fields ChatAdd sends. The add
+// is not idempotent, and a batch is never repeated once it may have run: after an ambiguous
+// failure, look the chat up by its entity (ChatGetCommand) before adding again.
+func ChatAddCommand(key string, p ChatAddParams) BatchCommand {
+	return BatchCommand{Key: key, Method: "imbot.chat.add", Params: chatAddParams(p)}
+}
+
+// ChatAdded decodes the result of a ChatAddCommand: the new chat's id.
+func (r BatchResult) ChatAdded(key string, p ChatAddParams) (int, error) {
+	if err := r.Err(key); err != nil {
+		return 0, fmt.Errorf("%s: %w", chatAddWhat(p), err)
+	}
+	id, err := decodeInt(r.Results[key])
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%s: %w", chatAddWhat(p), decodeError("imbot.chat.add", fmt.Errorf("unexpected answer %.40s", r.Results[key])))
+	}
+	return id, nil
+}
+
+func chatAddParams(p ChatAddParams) params {
 	ps := params{"BOT_ID": p.BotID}
 	ps.setString("TYPE", strings.ToUpper(p.Type))
 	ps.setString("TITLE", p.Title)
@@ -85,19 +116,14 @@ func (c *Client) ChatAdd(ctx context.Context, p ChatAddParams) (int, error) {
 	ps.setString("ENTITY_TYPE", p.EntityType)
 	ps.setString("ENTITY_ID", p.EntityID)
 	ps.setInt("OWNER_ID", p.OwnerID)
-	what := fmt.Sprintf("add chat %q", p.Title)
+	return ps
+}
+
+func chatAddWhat(p ChatAddParams) string {
 	if p.EntityType != "" || p.EntityID != "" {
-		what = fmt.Sprintf("add chat for entity %s/%s", p.EntityType, p.EntityID)
+		return fmt.Sprintf("add chat for entity %s/%s", p.EntityType, p.EntityID)
 	}
-	raw, err := c.call(ctx, "imbot.chat.add", ps, notIdempotent)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", what, err)
-	}
-	id, err := decodeInt(raw)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", what, decodeError("imbot.chat.add", err))
-	}
-	return id, nil
+	return fmt.Sprintf("add chat %q", p.Title)
 }
 
 // ChatGet calls imbot.chat.get: the first chat of the whole portal with this entity, or

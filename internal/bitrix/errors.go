@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/b24ops/b24-operator/internal/errclass"
 )
 
 // Error is every failure the client reports about a call: an error answered by Bitrix24
@@ -151,13 +153,15 @@ type errClass struct {
 	retryable bool // the same call may succeed later without any change
 	auth      bool // the credentials (or their scope) are the problem
 	gone      bool // the remote object is already gone: a delete counts as done
+	// reason is the Ready reason the failure maps to; empty means RemoteError.
+	reason errclass.Reason
 }
 
 // classes lists the codes the operator meets. A code that is not listed is classified by its
 // HTTP status: 5xx retryable, anything else terminal.
 var classes = map[string]errClass{
-	"QUERY_LIMIT_EXCEEDED":  {retryable: true},
-	"OPERATION_TIME_LIMIT":  {retryable: true},
+	"QUERY_LIMIT_EXCEEDED":  {retryable: true, reason: errclass.RateLimited},
+	"OPERATION_TIME_LIMIT":  {retryable: true, reason: errclass.RateLimited},
 	"INTERNAL_SERVER_ERROR": {retryable: true},
 	codeNetwork:             {retryable: true},
 	codeInvalidResponse:     {retryable: true},
@@ -165,26 +169,31 @@ var classes = map[string]errClass{
 
 	// The client already refreshed once and retried; another expired_token is odd but a
 	// later attempt (with a fresh refresh) can succeed.
-	"EXPIRED_TOKEN":       {retryable: true, auth: true},
-	"INVALID_TOKEN":       {auth: true},
-	"NO_AUTH_FOUND":       {auth: true},
-	"INVALID_CREDENTIALS": {auth: true},
-	"INSUFFICIENT_SCOPE":  {auth: true},
-	"ACCESS_DENIED":       {auth: true},
-	"WRONG_AUTH_TYPE":     {auth: true},
-	"INVALID_GRANT":       {auth: true},
-	"INVALID_CLIENT":      {auth: true},
-	"PAYMENT_REQUIRED":    {auth: true},
+	"EXPIRED_TOKEN":       {retryable: true, auth: true, reason: errclass.AuthFailed},
+	"INVALID_TOKEN":       {auth: true, reason: errclass.AuthFailed},
+	"NO_AUTH_FOUND":       {auth: true, reason: errclass.AuthFailed},
+	"INVALID_CREDENTIALS": {auth: true, reason: errclass.AuthFailed},
+	"INSUFFICIENT_SCOPE":  {auth: true, reason: errclass.AuthFailed},
+	"ACCESS_DENIED":       {auth: true, reason: errclass.AuthFailed},
+	"WRONG_AUTH_TYPE":     {auth: true, reason: errclass.AuthFailed},
+	"INVALID_GRANT":       {auth: true, reason: errclass.AuthFailed},
+	"INVALID_CLIENT":      {auth: true, reason: errclass.AuthFailed},
+	"PAYMENT_REQUIRED":    {auth: true, reason: errclass.AuthFailed},
 
 	"BOT_ID_ERROR":      {gone: true},
 	"CHAT_APP_ID_ERROR": {gone: true},
 
 	// Known domain errors: terminal whatever the HTTP status says (Bitrix's status sometimes
 	// disagrees with its docs; a domain code means the request was judged, not lost).
-	"WRONG_REQUEST": {}, "MAX_COUNT_ERROR": {}, "APP_ID_ERROR": {}, "CODE_ERROR": {},
-	"NAME_ERROR": {}, "EVENT_MESSAGE_ADD_ERROR": {}, "EVENT_WELCOME_MESSAGE_ERROR": {},
-	"EVENT_BOT_DELETE_ERROR": {}, "IFRAME_HTTPS": {}, "HASH_ERROR": {}, "PARAMS_ERROR": {},
-	"LANG_ERROR": {}, "USERS_EMPTY": {}, "INVALID_FORMAT": {}, "CHAT_ID_EMPTY": {},
+	"MAX_COUNT_ERROR": {reason: errclass.BotLimitExceeded},
+	// Refusals of what was sent: the spec has to change.
+	"CODE_ERROR": {reason: errclass.InvalidSpec}, "NAME_ERROR": {reason: errclass.InvalidSpec},
+	"EVENT_MESSAGE_ADD_ERROR": {reason: errclass.InvalidSpec}, "EVENT_WELCOME_MESSAGE_ERROR": {reason: errclass.InvalidSpec},
+	"EVENT_BOT_DELETE_ERROR": {reason: errclass.InvalidSpec}, "IFRAME_HTTPS": {reason: errclass.InvalidSpec},
+	"HASH_ERROR": {reason: errclass.InvalidSpec}, "PARAMS_ERROR": {reason: errclass.InvalidSpec},
+	"LANG_ERROR": {reason: errclass.InvalidSpec}, "USERS_EMPTY": {reason: errclass.InvalidSpec},
+	"INVALID_FORMAT": {reason: errclass.InvalidSpec},
+	"WRONG_REQUEST":  {}, "APP_ID_ERROR": {}, "CHAT_ID_EMPTY": {},
 	"DIALOG_ID_EMPTY": {}, "ACCESS_ERROR": {}, "WRONG_COLOR": {}, "AVATAR_ERROR": {},
 	"LEAVE_OWNER_FORBIDDEN": {}, "TITLE_EMPTY": {}, "USER_ID_EMPTY": {},
 	"ERROR_METHOD_NOT_FOUND": {}, "ERROR_BATCH_LENGTH_EXCEEDED": {},
@@ -200,6 +209,36 @@ func classify(e *Error) errClass {
 		return errClass{retryable: true}
 	}
 	return errClass{}
+}
+
+// Class says what the failure means for the caller, decided here once: retryable, terminal
+// or ambiguous, and the Ready reason. An ambiguous failure is ambiguous whatever its code: a
+// MAX_COUNT_ERROR answered to the repeat of a register whose first attempt was lost may mean
+// that attempt took the last slot for this very bot, so the caller re-reads (and adopts the
+// bot) instead of reporting the limit.
+func (e *Error) Class() errclass.Class {
+	c := classify(e)
+	out := errclass.Class{Disposition: errclass.Terminal, Reason: c.reason, RetryAfter: e.RetryAfter, Gone: c.gone,
+		Summary: "Bitrix24 answered " + e.Code}
+	if e.Description != "" {
+		out.Summary += ": " + e.Description
+	}
+	if out.Reason == "" {
+		out.Reason = errclass.RemoteError
+	}
+	switch {
+	case e.Ambiguous:
+		out.Disposition, out.Reason = errclass.Ambiguous, errclass.RemoteError
+	case c.auth:
+		// An auth failure is terminal even when Bitrix24 calls it temporary (expired_token
+		// after the client's own refresh): only new credentials help.
+	case c.retryable:
+		out.Disposition = errclass.Retryable
+	}
+	if e.Is(ErrInvalidGrant) {
+		out.Hint = "the OAuth refresh token was refused (invalid_grant): the application must be authorized again and the Secret updated"
+	}
+	return out
 }
 
 func asError(err error) (*Error, bool) {

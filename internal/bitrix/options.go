@@ -49,8 +49,8 @@ const DefaultTokenURL = "https://oauth.bitrix.info/oauth/token/"
 func defaultConfig() config {
 	return config{
 		// Bitrix24's standard plans: burst 50, draining 2 per second.
-		rps:   2,
-		burst: 50,
+		rps:   DefaultRequestsPerSecond,
+		burst: DefaultBurst,
 		// Four retries with 0.5s, 1s, 2s, 4s (jittered) cover a full bucket draining at 2/s.
 		maxRetries:  4,
 		baseBackoff: 500 * time.Millisecond,

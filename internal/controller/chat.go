@@ -5,24 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
-
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error { return s.chat() })
-}
 
 const (
 	// A batch stays open for the commands of other Chats of the same portal until none came
@@ -41,9 +38,8 @@ const (
 
 func (s *setup) chat() error {
 	c := s.mgr.GetClient()
-	rec := s.mgr.GetEventRecorder("b24-operator")
 	r := newReconciler(s, "Chat", func() *b24v1.Chat { return &b24v1.Chat{} },
-		&chatAdapter{client: c, reader: s.content, portals: s.shared.Portals, recorder: rec,
+		&chatAdapter{client: c, reader: s.content, portals: s.shared.Portals,
 			batches: newChatBatcher(chatBatchQuiet, chatBatchMaxWait)})
 	opts := s.controllerOptions()
 	opts.MaxConcurrentReconciles = max(opts.MaxConcurrentReconciles, chatWorkers)
@@ -58,11 +54,15 @@ func (s *setup) chat() error {
 // chatAdapter creates group chats on behalf of a bot, keeps them as the spec says, and makes
 // the bot leave them on deletion.
 type chatAdapter struct {
-	client   client.Client
-	reader   client.Reader
-	portals  *Portals
-	recorder events.EventRecorder
-	batches  *chatBatcher
+	client  client.Client
+	reader  client.Reader
+	portals *Portals
+	batches *chatBatcher
+}
+
+// DependsOn: a chat is created by a bot that has an id.
+func (a *chatAdapter) DependsOn(ch *b24v1.Chat) []managed.Dependency {
+	return []managed.Dependency{botDependency(ch.Spec.BotRef.Name)}
 }
 
 func (a *chatAdapter) Orphan(ch *b24v1.Chat) bool {
@@ -79,7 +79,7 @@ type chatExternal struct {
 	plan chatPlan
 }
 
-func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (External[*b24v1.Chat], error) {
+func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (managed.External[*b24v1.Chat], error) {
 	deleting := !ch.DeletionTimestamp.IsZero()
 	bot, err := connectBot(ctx, a.client, a.portals, ch.Namespace, ch.Spec.BotRef.Name, deleting)
 	if err != nil {
@@ -94,11 +94,11 @@ func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (External[*b2
 	return e, nil
 }
 
-func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) (Observation, error) {
+func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) (managed.Observation, error) {
 	st := &ch.Status
 	resync := resyncOf(e.bot.portal)
 	// Whatever happens now (a read, a create, an update) counts as this resync's check.
-	obs := Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
+	obs := managed.Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
 	if st.ChatID == 0 {
 		// Look the chat up by its entity before creating it: imbot.chat.add is not idempotent,
 		// and an add whose answer was lost (a crash before the status write, an ambiguous
@@ -133,8 +133,8 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 		}
 	}
 	if errors.Is(err, bitrix.ErrAccessError) {
-		et, eid := refs.ChatEntity(ch)
-		return obs, Stalled(b24v1.ReasonRemoteError,
+		et, eid := rules.ChatEntity(ch)
+		return obs, managed.Stalled(b24v1.ReasonRemoteError,
 			"bot %d is not a member of chat %d (entity %s/%s): it was removed from the chat, or the bot was registered again; add the bot back to the chat, or use another entity to create a new chat",
 			e.bot.id, st.ChatID, et, eid)
 	}
@@ -173,7 +173,11 @@ func (e *chatExternal) changed(ch *b24v1.Chat) bool {
 		(ch.Spec.Avatar != nil && hashOf(e.avatar) != st.AvatarHash)
 }
 
-func (e *chatExternal) Create(ctx context.Context, ch *b24v1.Chat) error {
+func (e *chatExternal) Create(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
+	return done(e.create(ctx, ch))
+}
+
+func (e *chatExternal) create(ctx context.Context, ch *b24v1.Chat) error {
 	p, err := e.addParams(ch)
 	if err != nil {
 		return err
@@ -204,7 +208,7 @@ var chatTypes = map[string]string{"Chat": bitrix.ChatTypeChat, "Open": bitrix.Ch
 // addParams translates the spec into what imbot.chat.add sends.
 func (e *chatExternal) addParams(ch *b24v1.Chat) (bitrix.ChatAddParams, error) {
 	s := ch.Spec
-	et, eid := refs.ChatEntity(ch)
+	et, eid := rules.ChatEntity(ch)
 	p := bitrix.ChatAddParams{
 		BotID: e.bot.id, Type: bitrix.ChatTypeChat, Title: deref(s.Title), Description: deref(s.Description),
 		Message: deref(s.WelcomeMessage), Avatar: e.avatar, EntityType: et, EntityID: eid,
@@ -224,40 +228,20 @@ func (e *chatExternal) addParams(ch *b24v1.Chat) (bitrix.ChatAddParams, error) {
 		p.Users = append(p.Users, p.OwnerID)
 	}
 	if len(p.Users) == 0 {
-		return p, Stalled(b24v1.ReasonInvalidSpec, "users: a chat needs at least one member besides the bot (Bitrix24 refuses an empty USERS)")
+		return p, managed.Stalled(b24v1.ReasonInvalidSpec, "users: a chat needs at least one member besides the bot (Bitrix24 refuses an empty USERS)")
 	}
 	return p, nil
 }
 
-// addBatched runs imbot.chat.add inside the portal's shared batch, with the same fields as
-// bitrix.Client.ChatAdd. A batch is never repeated once it may have run, so the add is never
-// repeated either: an ambiguous failure leads to the lookup by entity.
+// addBatched runs imbot.chat.add inside the portal's shared batch. A batch is never repeated
+// once it may have run, so the add is never repeated either: an ambiguous failure leads to the
+// lookup by entity.
 func (e *chatExternal) addBatched(ctx context.Context, p bitrix.ChatAddParams) (int, error) {
-	ps := map[string]any{"BOT_ID": p.BotID, "TYPE": strings.ToUpper(p.Type), "USERS": p.Users,
-		"ENTITY_TYPE": p.EntityType, "ENTITY_ID": p.EntityID}
-	for k, v := range map[string]string{"TITLE": p.Title, "DESCRIPTION": p.Description, "COLOR": strings.ToUpper(p.Color), "MESSAGE": p.Message} {
-		if v != "" {
-			ps[k] = v
-		}
-	}
-	if len(p.Avatar) > 0 {
-		ps["AVATAR"] = p.Avatar // base64 in the command
-	}
-	if p.OwnerID != 0 {
-		ps["OWNER_ID"] = p.OwnerID
-	}
-	res, err := e.batch(ctx, bitrix.BatchCommand{Key: "a", Method: "imbot.chat.add", Params: ps})
+	res, err := e.batch(ctx, bitrix.ChatAddCommand("a", p))
 	if err != nil {
 		return 0, err
 	}
-	if err := res.Err("a"); err != nil {
-		return 0, fmt.Errorf("add chat %s/%s: %w", p.EntityType, p.EntityID, err)
-	}
-	id, err := strconv.Atoi(strings.Trim(string(res.Results["a"]), `"`))
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("add chat %s/%s: unexpected answer %.40s", p.EntityType, p.EntityID, res.Results["a"])
-	}
-	return id, nil
+	return res.ChatAdded("a", p)
 }
 
 // chatPlan is what a reconcile changes on an existing chat, in the order it is applied.
@@ -324,7 +308,11 @@ func (e *chatExternal) diff(ch *b24v1.Chat, d bitrix.Dialog, members []int) chat
 	return p
 }
 
-func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (err error) {
+func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
+	return done(e.update(ctx, ch))
+}
+
+func (e *chatExternal) update(ctx context.Context, ch *b24v1.Chat) (err error) {
 	st, p := &ch.Status, e.plan
 	chat, bot, c := int(st.ChatID), e.bot.id, e.bot.bitrix
 	defer func() {
@@ -362,7 +350,7 @@ func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (err error) {
 	// added the same user, took the chat over): read again and retry.
 	raced := func(what string, err error) error {
 		if errors.Is(err, bitrix.ErrWrongRequest) {
-			return Retryable(b24v1.ReasonRemoteError, "%s of chat %d changed since it was read; reading it again", what, chat)
+			return managed.Retryable(b24v1.ReasonRemoteError, "%s of chat %d changed since it was read; reading it again", what, chat)
 		}
 		return e.bot.botGone(err)
 	}
@@ -384,45 +372,49 @@ func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (err error) {
 		}
 	}
 	if p.ownerStuck != 0 {
-		return Stalled(b24v1.ReasonRemoteError, "chat %d is owned by another user, and only the owner can hand it over: ownerId %d cannot be applied", chat, p.ownerStuck)
+		return managed.Stalled(b24v1.ReasonRemoteError, "chat %d is owned by another user, and only the owner can hand it over: ownerId %d cannot be applied", chat, p.ownerStuck)
 	}
 	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return nil
 }
 
 // Delete makes the bot leave the chat, handing it over first when the bot owns it.
-func (e *chatExternal) Delete(ctx context.Context, ch *b24v1.Chat) error {
+func (e *chatExternal) Delete(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
 	st := &ch.Status
 	if e.bot == nil || (st.BotID != 0 && st.BotID != int64(e.bot.id)) {
 		// The bot is gone (or was registered again): a deleted bot is no longer in any chat.
-		return nil
+		return managed.Applied{}, nil
 	}
+	return e.leave(ctx, ch)
+}
+
+func (e *chatExternal) leave(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
+	st := &ch.Status
 	chat := int(st.ChatID)
 	if chat == 0 {
 		// An add may have run without its answer being recorded.
 		id, found, err := e.lookup(ctx, ch)
 		if err != nil || !found {
-			return e.left(err)
+			return done(e.left(err))
 		}
 		chat = id
 	}
 	d, members, err := e.read(ctx, chat)
 	if err != nil {
-		return e.left(err)
+		return done(e.left(err))
 	}
 	c, bot := e.bot.bitrix, e.bot.id
 	if d.Owner == bot {
 		heir := heirOf(ch, members, bot)
 		if heir == 0 {
-			e.recorder.Eventf(ch, nil, "Warning", "BotStaysInChat", "Delete",
-				"Bot %d owns chat %d and neither ownerId nor users names a member to hand it to: the bot stays in the chat", bot, chat)
-			return nil
+			return managed.Applied{Event: &managed.Event{Type: corev1.EventTypeWarning, Reason: "BotStaysInChat",
+				Message: fmt.Sprintf("Bot %d owns chat %d and neither ownerId nor users names a member to hand it to: the bot stays in the chat", bot, chat)}}, nil
 		}
 		if err := c.ChatSetOwner(ctx, bot, chat, heir); err != nil {
-			return e.left(err)
+			return done(e.left(err))
 		}
 	}
-	return e.left(c.ChatLeave(ctx, bot, chat))
+	return done(e.left(c.ChatLeave(ctx, bot, chat)))
 }
 
 // left treats a bot or chat that is already gone, or a bot no longer in the chat, as done.
@@ -453,7 +445,7 @@ func heirOf(ch *b24v1.Chat, members []int, bot int) int {
 
 // lookup finds the chat by its entity (imbot.chat.get), in the portal's shared batch.
 func (e *chatExternal) lookup(ctx context.Context, ch *b24v1.Chat) (int, bool, error) {
-	et, eid := refs.ChatEntity(ch)
+	et, eid := rules.ChatEntity(ch)
 	res, err := e.batch(ctx, bitrix.ChatGetCommand("g", e.bot.id, et, eid))
 	if err != nil {
 		return 0, false, err

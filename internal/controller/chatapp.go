@@ -7,27 +7,24 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
-
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error { return s.chatApp() })
-}
 
 func (s *setup) chatApp() error {
 	c := s.mgr.GetClient()
-	rec := s.mgr.GetEventRecorder("b24-operator")
 	r := newReconciler(s, "ChatApp", func() *b24v1.ChatApp { return &b24v1.ChatApp{} },
-		&chatAppAdapter{client: c, reader: s.content, portals: s.shared.Portals, recorder: rec})
+		&chatAppAdapter{client: c, reader: s.content, portals: s.shared.Portals})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("chatapp").
 		For(&b24v1.ChatApp{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
@@ -44,31 +41,44 @@ type boundBot struct {
 	bitrix *bitrix.Client
 }
 
-// connectBot resolves the ChatBot named by a ChatApp's or Chat's botRef. Until the bot has an
-// id it waits (the ChatBot watch brings the object back). While the object is being deleted
-// it returns nil when there is no bot left to act through (ChatBot gone or never registered):
-// unregistering a bot takes its chat apps along and removes it from its chats, so there is
-// nothing left to undo.
+// botDependency is the ChatBot a ChatApp or Chat acts through: usable once it has a bot id
+// (it need not be Ready: a bot failing an update still has its chats), through a Ready Portal.
+func botDependency(name string) managed.Dependency {
+	return managed.Dependency{Kind: "ChatBot", Name: name, Object: &b24v1.ChatBot{},
+		Ready: func(o managed.Object) string {
+			if o.(*b24v1.ChatBot).Status.BotID == 0 {
+				return "has no bot id yet"
+			}
+			return ""
+		},
+		Then: func(o managed.Object) []managed.Dependency {
+			return []managed.Dependency{portalDependency(o.(*b24v1.ChatBot).Spec.PortalRef.Name)}
+		},
+	}
+}
+
+// connectBot resolves the ChatBot named by a ChatApp's or Chat's botRef (the loop has waited
+// for it, see botDependency). While the object is being deleted it returns nil when there is
+// no bot left to act through (ChatBot gone or never registered): unregistering a bot takes
+// its chat apps along and removes it from its chats, so there is nothing left to undo.
 func connectBot(ctx context.Context, c client.Client, portals *Portals, ns, name string, deleting bool) (*boundBot, error) {
 	var b b24v1.ChatBot
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &b); err != nil {
 		switch {
 		case client.IgnoreNotFound(err) != nil:
-			return nil, Retryable(b24v1.ReasonRemoteError, "read ChatBot %s: %v", name, err)
+			return nil, managed.Retryable(b24v1.ReasonRemoteError, "read ChatBot %s: %v", name, err)
 		case deleting:
 			return nil, nil
 		}
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s not found", name)
+		return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s not found", name)
 	}
 	switch {
 	case deleting && b.Status.BotID == 0:
 		return nil, nil
-	case !deleting && !b.DeletionTimestamp.IsZero():
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s is being deleted", name)
 	case b.Status.BotID == 0:
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s has no bot id yet", name)
+		return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "ChatBot %s has no bot id yet", name)
 	}
-	p, err := readyPortal(ctx, c, ns, b.Spec.PortalRef.Name, deleting)
+	p, err := getPortal(ctx, c, ns, b.Spec.PortalRef.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +93,7 @@ func connectBot(ctx context.Context, c client.Client, portals *Portals, ns, name
 // registers it again (under a new id) at its next drift check.
 func (b *boundBot) botGone(err error) error {
 	if errors.Is(err, bitrix.ErrBotNotFound) {
-		return Waiting(b24v1.ReasonDependencyNotReady, "bot %d of ChatBot %s is gone from the portal; waiting for the ChatBot to register it again", b.id, b.name)
+		return managed.Waiting(b24v1.ReasonDependencyNotReady, "bot %d of ChatBot %s is gone from the portal; waiting for the ChatBot to register it again", b.id, b.name)
 	}
 	return err
 }
@@ -103,23 +113,29 @@ func untilDue(last *metav1.Time, every time.Duration) time.Duration {
 
 // chatAppAdapter registers, updates and unregisters chat apps.
 type chatAppAdapter struct {
-	client   client.Client
-	reader   client.Reader
-	portals  *Portals
-	recorder events.EventRecorder
+	client  client.Client
+	reader  client.Reader
+	portals *Portals
 }
 
 func (a *chatAppAdapter) Orphan(app *b24v1.ChatApp) bool {
 	return app.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
 }
 
+// DependsOn: an app is registered for a bot that has an id.
+func (a *chatAppAdapter) DependsOn(app *b24v1.ChatApp) []managed.Dependency {
+	return []managed.Dependency{botDependency(app.Spec.BotRef.Name)}
+}
+
 type chatAppExternal struct {
 	*chatAppAdapter
 	// bot is nil while deleting when no bot is left.
 	bot *boundBot
+	// verify says Observe found the app due for its existence check, which Update makes.
+	verify bool
 }
 
-func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (External[*b24v1.ChatApp], error) {
+func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (managed.External[*b24v1.ChatApp], error) {
 	deleting := !app.DeletionTimestamp.IsZero()
 	if deleting && app.Status.AppID == 0 {
 		return &chatAppExternal{chatAppAdapter: a}, nil // nothing remote to remove
@@ -131,10 +147,10 @@ func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (Exter
 	return &chatAppExternal{chatAppAdapter: a, bot: bot}, nil
 }
 
-func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force bool) (Observation, error) {
+func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force bool) (managed.Observation, error) {
 	st := &app.Status
 	resync := resyncOf(e.bot.portal)
-	obs := Observation{RequeueAfter: resync}
+	obs := managed.Observation{RequeueAfter: resync}
 	switch {
 	case st.AppID == 0:
 		// BotID stays set when the app was registered once and found gone since.
@@ -150,39 +166,42 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	if err != nil {
 		return obs, err
 	}
-	if force || due(st.LastVerified, resync) {
-		if err := e.verify(ctx, app, params); err != nil {
-			return obs, err
-		}
-	}
+	// Bitrix24 has no list or get for chat apps: the existence check is a register (see
+	// verify), so it is Update's to make, not Observe's.
+	e.verify = force || due(st.LastVerified, resync)
 	obs.Exists = true
-	obs.UpToDate = st.AppliedHash == hashOf(params)
-	obs.RequeueAfter = untilDue(st.LastVerified, resync)
+	obs.UpToDate = st.AppliedHash == hashOf(params) && !e.verify
+	if !e.verify {
+		obs.RequeueAfter = untilDue(st.LastVerified, resync)
+	}
 	obs.Message = fmt.Sprintf("App %d is registered for bot %d and in sync", st.AppID, st.BotID)
 	return obs, nil
 }
 
-// verify confirms that the app still exists. Bitrix24 has no list or get for chat apps, but
-// imbot.app.register answers the existing id for the same (BOT_ID, CODE) and changes nothing:
-// the recorded id means the app is there. Another id means the app was gone and this call
-// registered it again; register does not update an existing app, so the spec is then applied
-// with imbot.app.update (the cleared hash makes the loop call Update).
-func (e *chatAppExternal) verify(ctx context.Context, app *b24v1.ChatApp, params bitrix.AppParams) error {
+// verify confirms that the app still exists. imbot.app.register answers the existing id for
+// the same (BOT_ID, CODE) and changes nothing: the recorded id means the app is there. Another
+// id means the app was gone and this call registered it again; register does not update an
+// existing app, so the spec is then applied with imbot.app.update.
+func (e *chatAppExternal) verifyApp(ctx context.Context, app *b24v1.ChatApp, params bitrix.AppParams) (recreated *managed.Event, err error) {
 	st := &app.Status
 	id, err := e.bot.bitrix.AppRegister(ctx, params)
 	if err != nil {
-		return e.bot.botGone(err)
+		return nil, e.bot.botGone(err)
 	}
 	if id != int(st.AppID) {
-		e.recorder.Eventf(app, nil, "Normal", EventRecreated, "Reconcile",
-			"ChatApp %d was missing remotely and was registered again as %d", st.AppID, id)
+		recreated = &managed.Event{Type: corev1.EventTypeNormal, Reason: managed.EventRecreated,
+			Message: fmt.Sprintf("ChatApp %d was missing remotely and was registered again as %d", st.AppID, id)}
 		st.AppID, st.AppliedHash = int64(id), ""
 	}
 	st.LastVerified = &metav1.Time{Time: time.Now()}
-	return nil
+	return recreated, nil
 }
 
-func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) error {
+func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) (managed.Applied, error) {
+	return done(e.create(ctx, app))
+}
+
+func (e *chatAppExternal) create(ctx context.Context, app *b24v1.ChatApp) error {
 	params, err := e.params(ctx, app)
 	if err != nil {
 		return err
@@ -204,33 +223,45 @@ func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) error 
 	return nil
 }
 
-func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) error {
+// Update makes the existence check when it is due, then applies the spec when it differs.
+func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (managed.Applied, error) {
 	params, err := e.params(ctx, app)
 	if err != nil {
-		return err
+		return managed.Applied{}, err
 	}
 	st := &app.Status
+	var applied managed.Applied
+	if e.verify {
+		ev, err := e.verifyApp(ctx, app, params)
+		if err != nil {
+			return managed.Applied{}, err
+		}
+		applied.Event = ev
+		if ev == nil && st.AppliedHash == hashOf(params) {
+			return managed.Applied{Noop: true}, nil // there, and as the spec says
+		}
+	}
 	if err := e.bot.bitrix.AppUpdate(ctx, int(st.AppID), params); err != nil {
 		if errors.Is(err, bitrix.ErrChatAppNotFound) {
 			// Gone since it was verified: register it again on the next pass.
 			id := st.AppID
 			st.AppID = 0
-			return Retryable(b24v1.ReasonProgressing, "chat app %d disappeared remotely; registering it again", id)
+			return managed.Applied{}, managed.Retryable(b24v1.ReasonProgressing, "chat app %d disappeared remotely; registering it again", id)
 		}
-		return err
+		return managed.Applied{}, err
 	}
 	st.AppliedHash = hashOf(params)
-	return nil
+	return applied, nil
 }
 
-func (e *chatAppExternal) Delete(ctx context.Context, app *b24v1.ChatApp) error {
+func (e *chatAppExternal) Delete(ctx context.Context, app *b24v1.ChatApp) (managed.Applied, error) {
 	st := &app.Status
 	if st.AppID == 0 || e.bot == nil || int64(e.bot.id) != st.BotID {
 		// Never registered, or its bot is gone (or was registered again): unregistering the
 		// bot already removed the app.
-		return nil
+		return managed.Applied{}, nil
 	}
-	return removed(e.bot.bitrix.AppUnregister(ctx, int(st.AppID)))
+	return done(notOurs(e.bot.bitrix.AppUnregister(ctx, int(st.AppID))))
 }
 
 var jsMethods = map[string]string{
@@ -259,7 +290,7 @@ func (e *chatAppExternal) params(ctx context.Context, app *b24v1.ChatApp) (bitri
 	}
 	if f := s.Iframe; f != nil {
 		p.IframeURL, p.IframePopup = string(f.URL), deref(f.Popup)
-		p.IframeWidth, p.IframeHeight = refs.DefaultIframeWidth, refs.DefaultIframeHeight
+		p.IframeWidth, p.IframeHeight = rules.DefaultIframeWidth, rules.DefaultIframeHeight
 		if f.Width != nil {
 			p.IframeWidth = int(*f.Width)
 		}
@@ -274,7 +305,7 @@ func (e *chatAppExternal) params(ctx context.Context, app *b24v1.ChatApp) (bitri
 		hash := strings.TrimSpace(string(raw))
 		if len(hash) != hashLength {
 			// The value is a secret: say what is wrong with it, never what it is.
-			return p, Stalled(b24v1.ReasonInvalidSpec, "iframe.hashSecretRef: Secret %s key %s must hold exactly %d characters (Bitrix24 HASH), it holds %d",
+			return p, managed.Stalled(b24v1.ReasonInvalidSpec, "iframe.hashSecretRef: Secret %s key %s must hold exactly %d characters (Bitrix24 HASH), it holds %d",
 				f.HashSecretRef.Name, f.HashSecretRef.Key, hashLength, len(hash))
 		}
 		p.Hash = hash

@@ -14,7 +14,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
-	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/managed"
 )
 
 // ---- helpers shared by chatapp_test.go, chat_test.go and chat_bench_test.go ----
@@ -237,7 +237,7 @@ func TestChatApp(t *testing.T) {
 			t.Fatalf("called %v, want the register that finds the app gone and the update that applies the spec", got)
 		}
 		remoteApp(t, sim, app.Status.AppID)
-		waitEvent(t, app, controller.EventRecreated)
+		waitEvent(t, app, managed.EventRecreated)
 	})
 
 	run("an app follows its bot when the bot is registered again under a new id", func(t *testing.T, ns string, sim *bitrixtest.Server) {
@@ -264,7 +264,7 @@ func TestChatApp(t *testing.T) {
 				fmt.Sprintf("status botId %d appId %d, remote apps %+v", app.Status.BotID, app.Status.AppID, apps)
 		})
 		waitReady(t, app)
-		waitEvent(t, app, controller.EventRecreated)
+		waitEvent(t, app, managed.EventRecreated)
 	})
 
 	run("deletion unregisters the app", func(t *testing.T, ns string, sim *bitrixtest.Server) {

@@ -7,17 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // chatBotAdapter registers, updates and unregisters bots.
@@ -37,31 +36,45 @@ type chatBotExternal struct {
 	bitrix *bitrix.Client
 }
 
-// readyPortal returns the named Portal once it is Ready for its current generation. While the
-// object is being deleted a Portal that is not Ready (itself deleting) is still used.
-func readyPortal(ctx context.Context, c client.Client, ns, name string, deleting bool) (*b24v1.Portal, error) {
+// DependsOn: a bot is registered through a Ready Portal.
+func (a *chatBotAdapter) DependsOn(b *b24v1.ChatBot) []managed.Dependency {
+	return []managed.Dependency{portalDependency(b.Spec.PortalRef.Name)}
+}
+
+func portalDependency(name string) managed.Dependency {
+	return managed.Dependency{Kind: "Portal", Name: name, Object: &b24v1.Portal{}}
+}
+
+// DependedOnBy: chat apps and chats need the bot to be removed cleanly, so they go first.
+func (a *chatBotAdapter) DependedOnBy(*b24v1.ChatBot) []managed.Dependents {
+	return []managed.Dependents{
+		{Kind: "ChatApp", List: &b24v1.ChatAppList{}, Field: refs.IndexBotRef},
+		{Kind: "Chat", List: &b24v1.ChatList{}, Field: refs.IndexBotRef},
+	}
+}
+
+// getPortal reads the named Portal. The loop has waited for it to be Ready, except on
+// deletion, where a Portal that is not Ready (itself deleting) is still used.
+func getPortal(ctx context.Context, c client.Client, ns, name string) (*b24v1.Portal, error) {
 	var p b24v1.Portal
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &p); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Portal %s not found", name)
+			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "Portal %s not found", name)
 		}
-		return nil, Retryable(b24v1.ReasonRemoteError, "read Portal %s: %v", name, err)
-	}
-	if deleting {
-		return &p, nil
-	}
-	if err := dependencyReady("Portal", name, &p); err != nil {
-		return nil, err
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read Portal %s: %v", name, err)
 	}
 	return &p, nil
 }
 
-func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (External[*b24v1.ChatBot], error) {
+// done is a Create, Update or Delete that reports the loop's own event.
+func done(err error) (managed.Applied, error) { return managed.Applied{}, err }
+
+func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (managed.External[*b24v1.ChatBot], error) {
 	deleting := !b.DeletionTimestamp.IsZero()
 	if deleting && b.Status.BotID == 0 {
 		return &chatBotExternal{chatBotAdapter: a}, nil // nothing remote to remove
 	}
-	p, err := readyPortal(ctx, a.client, b.Namespace, b.Spec.PortalRef.Name, deleting)
+	p, err := getPortal(ctx, a.client, b.Namespace, b.Spec.PortalRef.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +85,9 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (Externa
 	return &chatBotExternal{chatBotAdapter: a, portal: p, bitrix: c}, nil
 }
 
-func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force bool) (Observation, error) {
+func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
 	resync := resyncOf(e.portal)
-	obs := Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID)}
+	obs := managed.Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID)}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}
@@ -92,11 +105,15 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	if err != nil {
 		return obs, err
 	}
-	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == refs.ApplicationKey(e.portal)
+	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == rules.ApplicationKey(e.portal)
 	return obs, nil
 }
 
-func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) error {
+func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
+	return done(e.create(ctx, b))
+}
+
+func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {
 	// The controller is the final authority on the bot limit: two creates can race past the
 	// webhook, so only the first maxBots of the application (by creation time, namespace,
 	// name) are registered, and the rest make no remote call.
@@ -144,16 +161,20 @@ func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) error {
 	}
 	b.Status.BotID = int64(id)
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
 	return nil
 }
 
 func codeTaken(b *b24v1.ChatBot) error {
-	return Stalled(b24v1.ReasonCodeTaken, "code %q belongs to a bot of another application on this portal; choose another code", b.Spec.Code)
+	return managed.Stalled(b24v1.ReasonCodeTaken, "code %q belongs to a bot of another application on this portal; choose another code", b.Spec.Code)
 }
 
-func (e *chatBotExternal) Update(ctx context.Context, b *b24v1.ChatBot) error {
+func (e *chatBotExternal) Update(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
+	return done(e.update(ctx, b))
+}
+
+func (e *chatBotExternal) update(ctx context.Context, b *b24v1.ChatBot) error {
 	params, err := e.params(ctx, b)
 	if err != nil {
 		return err
@@ -166,57 +187,31 @@ func (e *chatBotExternal) Update(ctx context.Context, b *b24v1.ChatBot) error {
 			// Gone between the list and the update: register it again on the next pass.
 			id := b.Status.BotID
 			b.Status.BotID = 0
-			return Retryable(b24v1.ReasonProgressing, "bot %d disappeared remotely; registering it again", id)
+			return managed.Retryable(b24v1.ReasonProgressing, "bot %d disappeared remotely; registering it again", id)
 		}
 		return err
 	}
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = refs.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	return nil
 }
 
-func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) error {
-	// Chat apps and chats need the bot to be removed cleanly: they go first.
-	if names, err := dependentsOfBot(ctx, e.client, b); err != nil {
-		return err
-	} else if len(names) > 0 {
-		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
-			Message: "waiting for the ChatApps and Chats of this bot to be deleted: " + strings.Join(names, ", ")}
-	}
+// Delete unregisters the bot; the loop has waited for its chat apps and chats.
+func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
 	if b.Status.BotID == 0 {
-		return nil
+		return managed.Applied{Noop: true}, nil
 	}
-	return removed(e.bitrix.Unregister(ctx, int(b.Status.BotID)))
-}
-
-func dependentsOfBot(ctx context.Context, c client.Client, b *b24v1.ChatBot) ([]string, error) {
-	var apps b24v1.ChatAppList
-	if err := c.List(ctx, &apps, client.InNamespace(b.Namespace), client.MatchingFields{refs.IndexBotRef: b.Name}); err != nil {
-		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatApps: %v", err)
-	}
-	var chats b24v1.ChatList
-	if err := c.List(ctx, &chats, client.InNamespace(b.Namespace), client.MatchingFields{refs.IndexBotRef: b.Name}); err != nil {
-		return nil, Retryable(b24v1.ReasonRemoteError, "list Chats: %v", err)
-	}
-	var names []string
-	for _, a := range apps.Items {
-		names = append(names, "ChatApp "+a.Name)
-	}
-	for _, ch := range chats.Items {
-		names = append(names, "Chat "+ch.Name)
-	}
-	slices.Sort(names)
-	return names, nil
+	return done(notOurs(e.bitrix.Unregister(ctx, int(b.Status.BotID))))
 }
 
 // checkLimit applies the ordering rule of the bot limit.
 func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) error {
-	appKey := refs.ApplicationKey(e.portal)
+	appKey := rules.ApplicationKey(e.portal)
 	holders, err := botsOfApplication(ctx, e.client, appKey)
 	if err != nil {
 		return err
 	}
-	max := refs.MaxBots(e.portal)
+	max := rules.MaxBots(e.portal)
 	for i, h := range holders {
 		if h.Namespace == b.Namespace && h.Name == b.Name {
 			if i < max {
@@ -229,39 +224,31 @@ func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) erro
 	for _, h := range holders[:min(max, len(holders))] {
 		names = append(names, h.Namespace+"/"+h.Name)
 	}
-	return Stalled(b24v1.ReasonBotLimitExceeded, "application %s allows %d bots, held by %s", appKey, max, strings.Join(names, ", "))
+	return managed.Stalled(b24v1.ReasonBotLimitExceeded, "application %s allows %d bots, held by %s", appKey, max, strings.Join(names, ", "))
 }
 
 // botsOfApplication lists the ChatBots of one application across every namespace and Portal,
-// in the order that decides who holds the limit: creation time, namespace, name. Bots being
-// deleted count while they still hold a remote bot.
-func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]b24v1.ChatBot, error) {
+// in the order that decides who holds the limit (rules.LimitHolders, as the webhook decides).
+func botsOfApplication(ctx context.Context, c client.Client, appKey string) ([]*b24v1.ChatBot, error) {
 	var portals b24v1.PortalList
 	if err := c.List(ctx, &portals); err != nil {
-		return nil, Retryable(b24v1.ReasonRemoteError, "list Portals: %v", err)
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list Portals: %v", err)
 	}
-	same := map[types.NamespacedName]bool{}
+	byKey := map[types.NamespacedName]*b24v1.Portal{}
 	for i := range portals.Items {
-		if refs.ApplicationKey(&portals.Items[i]) == appKey {
-			same[client.ObjectKeyFromObject(&portals.Items[i])] = true
-		}
+		byKey[client.ObjectKeyFromObject(&portals.Items[i])] = &portals.Items[i]
 	}
-	var bots b24v1.ChatBotList
-	if err := c.List(ctx, &bots); err != nil {
-		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
+	var list b24v1.ChatBotList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
 	}
-	var out []b24v1.ChatBot
-	for _, bot := range bots.Items {
-		if !same[types.NamespacedName{Namespace: bot.Namespace, Name: bot.Spec.PortalRef.Name}] {
-			continue
-		}
-		if !bot.DeletionTimestamp.IsZero() && bot.Status.BotID == 0 {
-			continue
-		}
-		out = append(out, bot)
+	bots := make([]*b24v1.ChatBot, len(list.Items))
+	for i := range list.Items {
+		bots[i] = &list.Items[i]
 	}
-	sort.Slice(out, func(i, j int) bool { return refs.HoldsLimitBefore(&out[i], &out[j]) })
-	return out, nil
+	return rules.LimitHolders(appKey, bots, func(b *b24v1.ChatBot) *b24v1.Portal {
+		return byKey[types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.PortalRef.Name}]
+	}), nil
 }
 
 var botTypes = map[b24v1.BotType]string{
@@ -277,7 +264,7 @@ func (e *chatBotExternal) params(ctx context.Context, b *b24v1.ChatBot) (bitrix.
 	}
 	openline := typ == b24v1.BotTypeOpenLine || (s.Openline != nil && *s.Openline)
 	p := bitrix.BotParams{Code: s.Code, Type: botTypes[typ], Openline: openline}
-	h := refs.ResolvedHandlers(b)
+	h := rules.ResolvedHandlers(b)
 	if s.EventHandler != nil {
 		p.EventHandler = string(*s.EventHandler)
 	} else {

@@ -25,6 +25,7 @@ import (
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/managed"
 )
 
 // ---- helpers shared by chatbot_test.go and portal_test.go ----
@@ -107,7 +108,7 @@ func TestChatBotRegistersAndReportsBotID(t *testing.T) {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(portal), portal)
 		return portal.Status.BoundBots == 1 && portal.Status.ApplicationKey != "", fmt.Sprintf("%+v", portal.Status)
 	})
-	waitEvent(t, bot, controller.EventCreated)
+	waitEvent(t, bot, managed.EventCreated)
 }
 
 // A crash after imbot.register and before the status write must not leave a second bot: the
@@ -145,6 +146,31 @@ func TestChatBotCrashBetweenRegisterAndStatusWriteLeavesOneBot(t *testing.T) {
 		t.Fatalf("status.botId = %d, want the remote bot's id %d", bot.Status.BotID, bots[0].ID)
 	}
 	assertKstatus(t, bot)
+}
+
+// A register whose answer was lost, at the application's quota: the client's retry meets the
+// slot the lost attempt took, MAX_COUNT_ERROR, which the client marks ambiguous. The loop
+// retries at once and adopts the bot by its CODE; it never stalls it as BotLimitExceeded
+// (which would hold it until the next resync).
+func TestChatBotLostRegisterAtTheQuotaIsAdoptedAtOnce(t *testing.T) {
+	sim := bitrixtest.NewServer(bitrixtest.WithMaxBotsPerApp(1))
+	defer sim.Close()
+	ns, _, _ := startTest(t, managerOpts{})
+	portal := webhookPortal(t, ns, "acme", "quota-bots", sim)
+	waitReady(t, portal)
+	sim.InjectFault("imbot.register", bitrixtest.FaultDrop())
+	bot := chatBot(ns, "support", "acme", "support")
+	create(t, bot)
+	waitReady(t, bot)
+	bots := sim.Bots()
+	if len(bots) != 1 || int64(bots[0].ID) != bot.Status.BotID {
+		t.Fatalf("remote bots %+v, status.botId %d: want the one bot, adopted", bots, bot.Status.BotID)
+	}
+	for _, e := range recordedEvents(t, bot) {
+		if e.Reason == b24v1.ReasonBotLimitExceeded {
+			t.Fatalf("reported as the bot limit: %s", e.Note)
+		}
+	}
 }
 
 // A rotated webhook Secret is picked up without a restart: a wrong code stalls the Portal with
@@ -220,7 +246,7 @@ func TestChatBotDeletedRemotelyIsRecreated(t *testing.T) {
 	if !ok || int64(rb.ID) != bot.Status.BotID {
 		t.Fatalf("remote bot = %+v (found %v), want id %d", rb, ok, bot.Status.BotID)
 	}
-	e := waitEvent(t, bot, controller.EventRecreated)
+	e := waitEvent(t, bot, managed.EventRecreated)
 	if e.Type != corev1.EventTypeNormal {
 		t.Errorf("Recreated event type = %s, want Normal", e.Type)
 	}
@@ -724,7 +750,7 @@ func TestChatBotBehaviour(t *testing.T) {
 					t.Fatalf("imbot.unregister sent for the orphaned bot: %+v", c)
 				}
 			}
-			waitEvent(t, b, controller.EventOrphaned)
+			waitEvent(t, b, managed.EventOrphaned)
 		}},
 		{"a spec change sends exactly one imbot.update and a no-op resync none", func(t *testing.T, ns string) {
 			webhookPortal(t, ns, "acme", "update-app", sim)
@@ -744,8 +770,8 @@ func TestChatBotBehaviour(t *testing.T) {
 			if b.Status.ObservedGeneration != 2 {
 				t.Errorf("observedGeneration = %d, want 2", b.Status.ObservedGeneration)
 			}
-			// Give a stray second reconcile the time to show itself.
-			time.Sleep(500 * time.Millisecond)
+			// A stray second reconcile would have run by the time the loop acknowledges this one.
+			poke(t, b)
 			if n := sim.CallCount("imbot.update") - before; n != 1 {
 				t.Fatalf("%d imbot.update calls for one spec change, want 1", n)
 			}
@@ -757,7 +783,6 @@ func TestChatBotBehaviour(t *testing.T) {
 			lists := sim.CallCount("imbot.bot.list")
 			forceReconcile(t, b)
 			waitReady(t, b)
-			time.Sleep(300 * time.Millisecond)
 			if n := sim.CallCount("imbot.update") - before; n != 1 {
 				t.Fatalf("a no-op resync sent %d more imbot.update calls", n-1)
 			}

@@ -3,10 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	// The zone database is embedded so that spec.timeZone never depends on the image.
-	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/metabot"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 const (
@@ -37,34 +36,17 @@ type cronSchedule struct {
 	s    cron.Schedule
 }
 
-// parseSchedule parses a standard 5-field cron expression or descriptor in the IANA zone tz
-// ("" means UTC). A CRON_TZ= or TZ= prefix is refused: the zone belongs in timeZone, where
-// it is validated and shown.
+// parseSchedule reads spec.schedule in spec.timeZone by the rules admission applies too.
 func parseSchedule(expr, tz string) (*cronSchedule, error) {
-	e := strings.TrimSpace(expr)
-	if strings.HasPrefix(e, "TZ=") || strings.HasPrefix(e, "CRON_TZ=") {
-		return nil, fmt.Errorf("schedule %q carries a time zone: set spec.timeZone instead", expr)
+	loc, err := rules.LoadTimeZone(tz)
+	if err != nil {
+		return nil, fmt.Errorf("timeZone %q: %v", tz, err)
 	}
-	if strings.HasPrefix(e, "@every") {
-		return nil, fmt.Errorf("schedule %q: @every is not a cron schedule", expr)
-	}
-	loc := time.UTC
-	if tz != "" {
-		l, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
-			return nil, fmt.Errorf("timeZone %q is not a known IANA time zone", tz)
-		}
-		loc = l
-	}
-	s, err := cron.ParseStandard(e)
+	s, err := rules.ParseSchedule(expr)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %v", expr, err)
 	}
-	c := &cronSchedule{expr: expr, loc: loc, s: s}
-	if c.next(time.Now()).IsZero() {
-		return nil, fmt.Errorf("schedule %q never fires", expr)
-	}
-	return c, nil
+	return &cronSchedule{expr: expr, loc: loc, s: s}, nil
 }
 
 // zone names the schedule's zone for messages.
@@ -236,7 +218,7 @@ func recordTick(history []b24v1.TickRecord, recs ...b24v1.TickRecord) []b24v1.Ti
 
 // ---- the cron flow of a ScheduledJob ----
 
-func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
+func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (managed.Observation, error) {
 	st := &j.Status
 	s, now := e.sched, e.now
 
@@ -262,7 +244,7 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 	if deref(j.Spec.Suspend) {
 		st.Phase = b24v1.PhaseSuspended
 		st.NextScheduleTime = nil
-		return Observation{Exists: true, UpToDate: true, Reason: b24v1.ReasonSuspended,
+		return managed.Observation{Exists: true, UpToDate: true, Reason: b24v1.ReasonSuspended,
 			Message: "Suspended: no job is sent while spec.suspend is true, and ticks due meanwhile are not sent later"}, nil
 	}
 
@@ -286,7 +268,7 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 	message := fmt.Sprintf("A Metabot job is sent at every tick of %q (%s); deleting this object cannot cancel jobs already sent", s.expr, s.zone())
 	until := func(t time.Time) time.Duration {
 		if t.IsZero() {
-			return defaultResync // no tick within five years: nothing to wait for
+			return managed.DefaultResync // no tick within five years: nothing to wait for
 		}
 		return max(t.Sub(now), time.Millisecond)
 	}
@@ -297,10 +279,11 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 		if h := st.History; len(h) > 0 && h[0].Outcome == b24v1.TickFailed {
 			e.resend, e.tick = v, h[0].ScheduleTime.Time
 			st.NextScheduleTime = ptrTime(cursor)
-			return Observation{Message: message, RequeueAfter: until(cursor), Exact: true}, nil
+			return managed.Observation{Message: message, RequeueAfter: until(cursor), Exact: true}, nil
 		}
 		st.HandledResend = v
-		e.event(j, corev1.EventTypeNormal, "ResendIgnored", "The last tick was not a failed send; there is nothing to resend")
+		e.events = append(e.events, managed.Event{Type: corev1.EventTypeNormal, Reason: "ResendIgnored",
+			Message: "The last tick was not a failed send; there is nothing to resend"})
 	}
 
 	p := s.plan(cursor, now, deadlineOf(j))
@@ -318,20 +301,21 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (Observation, error) {
 		if p.capped {
 			count = "more than " + count
 		}
-		e.event(j, corev1.EventTypeWarning, "TicksSkipped", count+" missed ticks were not sent; see status.history")
+		e.events = append(e.events, managed.Event{Type: corev1.EventTypeWarning, Reason: "TicksSkipped",
+			Message: count + " missed ticks were not sent; see status.history"})
 	}
 	st.NextScheduleTime = ptrTime(p.next)
 	if !p.send.IsZero() {
 		e.tick = p.send
-		return Observation{Message: message, RequeueAfter: until(s.next(p.send)), Exact: true}, nil
+		return managed.Observation{Message: message, RequeueAfter: until(s.next(p.send)), Exact: true}, nil
 	}
 	// Nothing is due. A failed last tick keeps the object stalled until a later tick is sent
 	// or a resend succeeds; either way the requeue is for the next tick, not a poll.
 	if h := st.History; len(h) > 0 && h[0].Outcome == b24v1.TickFailed {
-		return Observation{}, &Error{Reason: h[0].Reason, Outcome: Stall, RequeueAfter: until(p.next),
+		return managed.Observation{}, &managed.Error{Reason: h[0].Reason, Outcome: managed.Stall, RequeueAfter: until(p.next),
 			Message: "The last tick failed: " + h[0].Message}
 	}
-	return Observation{Exists: true, UpToDate: true, Message: message, RequeueAfter: until(p.next), Exact: true}, nil
+	return managed.Observation{Exists: true, UpToDate: true, Message: message, RequeueAfter: until(p.next), Exact: true}, nil
 }
 
 // sendTick sends the tick Observe chose (or resends a failed one) under the at-most-once
@@ -343,10 +327,7 @@ func (e *jobExternal) sendTick(ctx context.Context, j *b24v1.ScheduledJob) error
 	}
 	job.RunAfterSec = metabot.RunAfter(0)
 	tick := mtime(e.tick)
-	attempt := &b24v1.SendAttempt{ScheduleTime: &tick, StartedAt: mtime(e.clock.Now())}
-	if err := e.recordAttempt(ctx, j, attempt, e.resend); err != nil {
-		return err
-	}
+	attempt := e.attempt
 	next := e.sched.next(e.tick)
 	// consume marks the tick as handled: it is never sent again by the schedule.
 	consume := func(st *b24v1.ScheduledJobStatus, rec b24v1.TickRecord) {
@@ -369,28 +350,25 @@ func (e *jobExternal) sendTick(ctx context.Context, j *b24v1.ScheduledJob) error
 		if e.resend != "" {
 			rec.Reason, rec.Message = TickReasonResent, "sent again on request ("+b24v1.ResendAnnotation+")"
 		}
-		return e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) {
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) {
 			consume(st, rec)
 			if st.LastScheduleTime == nil || st.LastScheduleTime.Before(&tick) {
 				st.LastScheduleTime = &tick
 			}
 			st.ScheduledAt, st.RunAt = &at, &at
 		})
+		return nil
 	case metabot.IsAmbiguous(err), metabot.IsPermanent(err):
 		rec := b24v1.TickRecord{ScheduleTime: tick, Outcome: b24v1.TickFailed, Reason: b24v1.ReasonOutcomeUnknown, Message: unknownMessage(shortError(err))}
 		if metabot.IsPermanent(err) {
 			rec.Reason = b24v1.ReasonRemoteError
 			rec.Message = fmt.Sprintf("Metabot refused the job and nothing was scheduled (%s); to send it again, set the annotation %s to a new value", shortError(err), b24v1.ResendAnnotation)
 		}
-		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) { consume(st, rec) }); rerr != nil {
-			return rerr
-		}
-		return &Error{Reason: rec.Reason, Outcome: Stall, RequeueAfter: stallUntilNext, Message: "The last tick failed: " + rec.Message, Err: err}
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) { consume(st, rec) })
+		return &managed.Error{Reason: rec.Reason, Outcome: managed.Stall, RequeueAfter: stallUntilNext, Message: "The last tick failed: " + rec.Message, Err: err}
 	default:
 		// Nothing was scheduled and the tick is still due: retried while within the deadline.
-		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil }); rerr != nil {
-			return rerr
-		}
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil })
 		return definiteFailure(err, stallUntilNext)
 	}
 }

@@ -264,12 +264,13 @@ func forceReconcile(t *testing.T, obj controllerObject) {
 	waitReconciled(t, obj, requestReconcile(t, obj))
 }
 
-// poke asks for a reconcile that is expected to change nothing (a stalled object does not
-// acknowledge it) and gives it time to happen.
-func poke(t *testing.T, obj client.Object) {
+// poke asks for a reconcile that is expected to change nothing and waits until the loop has
+// run it: the loop acknowledges every request in status.lastHandledReconcileAt, whatever the
+// outcome (a stall too), in the status write that ends the reconcile. No sleep: what the
+// caller checks next happened, or did not, in that reconcile.
+func poke(t *testing.T, obj controllerObject) {
 	t.Helper()
-	requestReconcile(t, obj)
-	time.Sleep(time.Second)
+	waitReconciled(t, obj, requestReconcile(t, obj))
 }
 
 // ---- status ----

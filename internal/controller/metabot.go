@@ -2,9 +2,6 @@ package controller
 
 import (
 	"context"
-	"slices"
-	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -14,22 +11,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-func init() {
-	extraControllers = append(extraControllers, func(s *setup) error {
-		// The Metabot and ScheduledJob controllers share one client per Metabot object.
-		mbs := &Metabots{Reader: s.mgr.GetAPIReader(), HTTPTimeout: s.opts.HTTPTimeout}
-		if err := s.metabot(mbs); err != nil {
-			return err
-		}
-		return s.scheduledJob(mbs)
-	})
-}
-
-func (s *setup) metabot(mbs *Metabots) error {
-	c := s.mgr.GetClient()
+func (s *setup) metabot() error {
+	c, mbs := s.mgr.GetClient(), s.metabots
 	r := newReconciler(s, "Metabot", func() *b24v1.Metabot { return &b24v1.Metabot{} },
 		&metabotAdapter{client: c, metabots: mbs})
 	b := ctrl.NewControllerManagedBy(s.mgr).Named("metabot").
@@ -52,58 +39,50 @@ type metabotAdapter struct {
 
 func (a *metabotAdapter) Orphan(*b24v1.Metabot) bool { return false }
 
-func (a *metabotAdapter) Connect(context.Context, *b24v1.Metabot) (External[*b24v1.Metabot], error) {
+// DependedOnBy: a Metabot's deletion waits for the ScheduledJobs that use it.
+func (a *metabotAdapter) DependedOnBy(*b24v1.Metabot) []managed.Dependents {
+	return []managed.Dependents{{Kind: "ScheduledJob", List: &b24v1.ScheduledJobList{}, Field: refs.IndexMetabotRef}}
+}
+
+func (a *metabotAdapter) Connect(context.Context, *b24v1.Metabot) (managed.External[*b24v1.Metabot], error) {
 	return &metabotExternal{a}, nil
 }
 
 type metabotExternal struct{ *metabotAdapter }
 
-func (e *metabotExternal) Observe(ctx context.Context, mb *b24v1.Metabot, _ bool) (Observation, error) {
+func (e *metabotExternal) Observe(ctx context.Context, mb *b24v1.Metabot, _ bool) (managed.Observation, error) {
 	c, err := e.metabots.Client(ctx, mb)
 	if err != nil {
-		return Observation{}, err
+		return managed.Observation{}, err
 	}
 	mb.Status.Endpoint = c.Endpoint()
-	return Observation{Exists: true, UpToDate: true, RequeueAfter: defaultResync,
+	return managed.Observation{Exists: true, UpToDate: true, RequeueAfter: managed.DefaultResync,
 		Message: "Token resolved; jobs are posted to " + c.Endpoint() + " (Metabot has no auth check: the first job sent tests the token)"}, nil
 }
 
-func (e *metabotExternal) Create(context.Context, *b24v1.Metabot) error { return nil }
-func (e *metabotExternal) Update(context.Context, *b24v1.Metabot) error { return nil }
-
-// Delete waits until no ScheduledJob uses the Metabot. Nothing remote belongs to a Metabot.
-func (e *metabotExternal) Delete(ctx context.Context, mb *b24v1.Metabot) error {
-	var jobs b24v1.ScheduledJobList
-	if err := e.client.List(ctx, &jobs, client.InNamespace(mb.Namespace), client.MatchingFields{refs.IndexMetabotRef: mb.Name}); err != nil {
-		return Retryable(b24v1.ReasonRemoteError, "list ScheduledJobs: %v", err)
-	}
-	if len(jobs.Items) > 0 {
-		names := make([]string, 0, len(jobs.Items))
-		for _, j := range jobs.Items {
-			names = append(names, j.Name)
-		}
-		slices.Sort(names)
-		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
-			Message: "waiting for the ScheduledJobs that use this Metabot to be deleted: " + strings.Join(names, ", ")}
-	}
-	e.metabots.Forget(client.ObjectKeyFromObject(mb))
-	return nil
+func (e *metabotExternal) Create(context.Context, *b24v1.Metabot) (managed.Applied, error) {
+	return managed.Applied{Noop: true}, nil
 }
 
-// readyMetabot returns the named Metabot once it is Ready for its current generation.
-func readyMetabot(ctx context.Context, c client.Client, ns, name string) (*b24v1.Metabot, error) {
+func (e *metabotExternal) Update(context.Context, *b24v1.Metabot) (managed.Applied, error) {
+	return managed.Applied{Noop: true}, nil
+}
+
+// Delete forgets the client; the loop has waited for the ScheduledJobs. Nothing remote
+// belongs to a Metabot.
+func (e *metabotExternal) Delete(_ context.Context, mb *b24v1.Metabot) (managed.Applied, error) {
+	e.metabots.Forget(client.ObjectKeyFromObject(mb))
+	return managed.Applied{}, nil
+}
+
+// getMetabot reads the named Metabot (the loop has waited for it to be Ready).
+func getMetabot(ctx context.Context, c client.Client, ns, name string) (*b24v1.Metabot, error) {
 	var mb b24v1.Metabot
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &mb); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s not found", name)
+			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s not found", name)
 		}
-		return nil, Retryable(b24v1.ReasonRemoteError, "read Metabot %s: %v", name, err)
-	}
-	if !mb.DeletionTimestamp.IsZero() {
-		return nil, Waiting(b24v1.ReasonDependencyNotReady, "Metabot %s is being deleted", name)
-	}
-	if err := dependencyReady("Metabot", name, &mb); err != nil {
-		return nil, err
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read Metabot %s: %v", name, err)
 	}
 	return &mb, nil
 }

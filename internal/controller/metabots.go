@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/metabot"
-	"github.com/b24ops/b24-operator/internal/refs"
 )
 
 // Metabots builds and caches one Metabot client per Metabot object, rebuilt when the object's
@@ -45,7 +45,7 @@ type metabotClient struct {
 }
 
 // Client returns the Metabot object's client, building it when needed. It makes no remote
-// call. The error is an *Error (DependencyNotReady for a missing Secret, InvalidSpec for an
+// call. The error is an *managed.Error (DependencyNotReady for a missing Secret, InvalidSpec for an
 // unusable token or CA).
 func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Client, error) {
 	token, ca, err := m.resolve(ctx, mb)
@@ -67,7 +67,7 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 		mc.generation, mc.current = mb.Generation, true
 		return mc.client, nil
 	}
-	rps, burst := rateOf(mb.Spec.RateLimit, refs.DefaultMetabotRPS, refs.DefaultMetabotBurst)
+	rps, burst := rateOf(mb.Spec.RateLimit, metabot.DefaultRequestsPerSecond, metabot.DefaultBurst)
 	opts := []metabot.Option{
 		metabot.WithLimiter(m.limiters.get(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), rps, burst, func(r float64, b int) *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })),
 		metabot.WithLabel(key.String()),
@@ -86,7 +86,7 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 	c, err := metabot.New(metabotURL(mb), mb.Spec.BotID, token, opts...)
 	if err != nil {
 		// metabot.New never puts the token into its errors.
-		return nil, Stalled(b24v1.ReasonInvalidSpec, "build the Metabot client: %v", err)
+		return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "build the Metabot client: %v", err)
 	}
 	if m.clients == nil {
 		m.clients = map[types.NamespacedName]*metabotClient{}
@@ -136,7 +136,7 @@ func (m *Metabots) resolve(ctx context.Context, mb *b24v1.Metabot) (token string
 	// A token pasted with a trailing newline is still the token.
 	token = strings.TrimSpace(string(raw))
 	if token == "" {
-		return "", nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is empty", ref.Name, ref.Key)
+		return "", nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is empty", ref.Name, ref.Key)
 	}
 	if src := mb.Spec.CABundle; src != nil {
 		b, err := readConfigMapKey(ctx, m.Reader, mb.Namespace, src.ConfigMapKeyRef)
@@ -146,7 +146,7 @@ func (m *Metabots) resolve(ctx context.Context, mb *b24v1.Metabot) (token string
 		// An empty bundle means the system roots, as for a Portal.
 		if len(bytes.TrimSpace(b)) > 0 {
 			if err := checkPEM(b); err != nil {
-				return "", nil, Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
+				return "", nil, managed.Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
 			}
 			ca = b
 		}
@@ -159,5 +159,5 @@ func metabotURL(mb *b24v1.Metabot) string {
 	if mb.Spec.URL != nil && *mb.Spec.URL != "" {
 		return string(*mb.Spec.URL)
 	}
-	return refs.DefaultMetabotURL
+	return metabot.DefaultBaseURL
 }

@@ -13,7 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // portalAdapter checks a Portal's credentials. A Portal has no remote object of its own: its
@@ -26,7 +28,13 @@ type portalAdapter struct {
 
 func (a *portalAdapter) Orphan(*b24v1.Portal) bool { return false }
 
-func (a *portalAdapter) Connect(_ context.Context, p *b24v1.Portal) (External[*b24v1.Portal], error) {
+// DependedOnBy: a Portal's deletion waits for its ChatBots, which need its credentials to
+// unregister.
+func (a *portalAdapter) DependedOnBy(*b24v1.Portal) []managed.Dependents {
+	return []managed.Dependents{{Kind: "ChatBot", List: &b24v1.ChatBotList{}, Field: refs.IndexPortalRef}}
+}
+
+func (a *portalAdapter) Connect(_ context.Context, p *b24v1.Portal) (managed.External[*b24v1.Portal], error) {
 	return &portalExternal{a}, nil
 }
 
@@ -36,14 +44,14 @@ func resyncOf(p *b24v1.Portal) time.Duration {
 	if p.Spec.ResyncInterval != nil && p.Spec.ResyncInterval.Duration > 0 {
 		return p.Spec.ResyncInterval.Duration
 	}
-	return defaultResync
+	return managed.DefaultResync
 }
 
-func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (Observation, error) {
-	p.Status.ApplicationKey = refs.ApplicationKey(p)
+func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (managed.Observation, error) {
+	p.Status.ApplicationKey = rules.ApplicationKey(p)
 	bots, err := botsOfPortal(ctx, e.client, p)
 	if err != nil {
-		return Observation{}, err
+		return managed.Observation{}, err
 	}
 	var bound int32
 	for _, b := range bots {
@@ -53,15 +61,17 @@ func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force boo
 	}
 	p.Status.BoundBots = bound
 
-	// Keep the credentials readable until the Portal is gone (see InUseFinalizer).
-	if err := holdRefs(ctx, e.reader, e.client, p, true); err != nil {
-		return Observation{}, Retryable(b24v1.ReasonRemoteError, "mark Secret in use: %v", err)
+	// The credentials stay readable until the Portal is gone (see InUseFinalizer): Update
+	// puts the finalizer on what lacks it.
+	held, err := refsHeld(ctx, e.reader, p)
+	if err != nil {
+		return managed.Observation{}, managed.Retryable(b24v1.ReasonRemoteError, "read Secret: %v", err)
 	}
 	c, err := e.portals.Client(ctx, p)
 	if err != nil {
-		return Observation{}, err
+		return managed.Observation{}, err
 	}
-	obs := Observation{Exists: true, UpToDate: true, RequeueAfter: resyncOf(p),
+	obs := managed.Observation{Exists: true, UpToDate: held, RequeueAfter: resyncOf(p),
 		Message: "Credentials accepted and the imbot scope is granted"}
 
 	// The auth check runs once per resync, not on every bot change that re-queues the Portal.
@@ -71,47 +81,43 @@ func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force boo
 	}
 	scopes, err := c.Scope(ctx)
 	if err != nil {
-		return Observation{}, err
+		return managed.Observation{}, err
 	}
 	if !slices.Contains(scopes, "imbot") {
-		return Observation{}, Stalled(b24v1.ReasonMissingScope, "the credentials lack the imbot scope (granted: %s)", strings.Join(scopes, ", "))
+		return managed.Observation{}, managed.Stalled(b24v1.ReasonMissingScope, "the credentials lack the imbot scope (granted: %s)", strings.Join(scopes, ", "))
 	}
 	if p.Spec.Auth.OAuth != nil {
 		info, err := c.AppInfo(ctx)
 		if err != nil {
-			return Observation{}, err
+			return managed.Observation{}, err
 		}
 		if !info.Installed {
-			return Observation{}, Stalled(b24v1.ReasonInstallNotFinished, "the application's installation is not finished: Bitrix24 delivers no bot events to it until installFinish is called from its install page")
+			return managed.Observation{}, managed.Stalled(b24v1.ReasonInstallNotFinished, "the application's installation is not finished: Bitrix24 delivers no bot events to it until installFinish is called from its install page")
 		}
 	}
 	e.portals.markAuthChecked(p, c)
 	return obs, nil
 }
 
-func (e *portalExternal) Create(context.Context, *b24v1.Portal) error { return nil }
-func (e *portalExternal) Update(context.Context, *b24v1.Portal) error { return nil }
+func (e *portalExternal) Create(context.Context, *b24v1.Portal) (managed.Applied, error) {
+	return managed.Applied{Noop: true}, nil
+}
 
-// Delete waits until no ChatBot uses the Portal, then releases its Secret and CA.
-func (e *portalExternal) Delete(ctx context.Context, p *b24v1.Portal) error {
-	bots, err := botsOfPortal(ctx, e.client, p)
-	if err != nil {
-		return err
+// Update marks the Portal's Secret and CA in use. Nothing changes remotely.
+func (e *portalExternal) Update(ctx context.Context, p *b24v1.Portal) (managed.Applied, error) {
+	if err := holdRefs(ctx, e.reader, e.client, p, true); err != nil {
+		return managed.Applied{}, managed.Retryable(b24v1.ReasonRemoteError, "mark Secret in use: %v", err)
 	}
-	if len(bots) > 0 {
-		names := make([]string, 0, len(bots))
-		for _, b := range bots {
-			names = append(names, b.Name)
-		}
-		slices.Sort(names)
-		return &Error{Reason: b24v1.ReasonDeleting, Outcome: Wait, RequeueAfter: 30 * time.Second,
-			Message: "waiting for the ChatBots that use this Portal to be deleted: " + strings.Join(names, ", ")}
-	}
+	return managed.Applied{Noop: true}, nil
+}
+
+// Delete releases the Secret and CA; the loop has waited for the ChatBots.
+func (e *portalExternal) Delete(ctx context.Context, p *b24v1.Portal) (managed.Applied, error) {
 	if err := e.releaseRefs(ctx, p); err != nil {
-		return Retryable(b24v1.ReasonRemoteError, "release Secret: %v", err)
+		return managed.Applied{}, managed.Retryable(b24v1.ReasonRemoteError, "release Secret: %v", err)
 	}
 	e.portals.Forget(client.ObjectKeyFromObject(p))
-	return nil
+	return managed.Applied{}, nil
 }
 
 // releaseRefs takes the in-use finalizer off the Portal's Secret and CA unless another Portal
@@ -163,7 +169,7 @@ func (e *portalExternal) releaseRefs(ctx context.Context, p *b24v1.Portal) error
 func botsOfPortal(ctx context.Context, c client.Client, p *b24v1.Portal) ([]b24v1.ChatBot, error) {
 	var list b24v1.ChatBotList
 	if err := c.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{refs.IndexPortalRef: p.Name}); err != nil {
-		return nil, Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
 	}
 	return list.Items, nil
 }

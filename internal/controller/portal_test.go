@@ -33,16 +33,25 @@ func TestPortal(t *testing.T) {
 	// Every write of a Secret by the operator, to prove one is never released too early.
 	var writesMu sync.Mutex
 	secretWrites := map[client.ObjectKey][]bool{} // held (in-use finalizer present) per write
+	note := func(obj client.Object) {
+		if s, ok := obj.(*corev1.Secret); ok {
+			writesMu.Lock()
+			key := client.ObjectKeyFromObject(s)
+			secretWrites[key] = append(secretWrites[key], slices.Contains(s.Finalizers, controller.InUseFinalizer))
+			writesMu.Unlock()
+		}
+	}
+	// Both ways a Secret is written: Update (rotated OAuth tokens) and Patch (the in-use
+	// finalizer, put on and taken off).
 	record := func(c client.Client) client.Client {
 		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
 			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-				if s, ok := obj.(*corev1.Secret); ok {
-					writesMu.Lock()
-					key := client.ObjectKeyFromObject(s)
-					secretWrites[key] = append(secretWrites[key], slices.Contains(s.Finalizers, controller.InUseFinalizer))
-					writesMu.Unlock()
-				}
+				note(obj)
 				return c.Update(ctx, obj, opts...)
+			},
+			Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+				note(obj)
+				return c.Patch(ctx, obj, patch, opts...)
 			},
 		})
 	}
@@ -208,6 +217,10 @@ func TestPortal(t *testing.T) {
 			writesMu.Lock()
 			writes := slices.Clone(secretWrites[key])
 			writesMu.Unlock()
+			// The hold itself was a write: an empty record would mean writes go unseen.
+			if len(writes) == 0 || !writes[0] {
+				t.Fatalf("the Secret was never seen held (writes, true = held: %v)", writes)
+			}
 			if slices.Contains(writes, false) {
 				t.Fatalf("the Secret Portal b still reads was released (writes, true = held: %v)", writes)
 			}

@@ -21,7 +21,9 @@ import (
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // InUseFinalizer keeps a Secret or ConfigMap readable while a Portal still needs it, so that
@@ -73,7 +75,7 @@ func (p *Portals) Cached(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	return p.Client(ctx, portal)
 }
 
-// Client returns the Portal's client, building it when needed. The error is an *Error
+// Client returns the Portal's client, building it when needed. The error is an *managed.Error
 // (DependencyNotReady for a missing Secret, InvalidSpec for a bad one).
 func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Client, error) {
 	creds, err := p.resolve(ctx, portal)
@@ -95,8 +97,8 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		}
 	}
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
-	host := refs.PortalHost(portal.Spec.URL)
-	rps, burst := rateOf(portal.Spec.RateLimit, refs.DefaultPortalRPS, refs.DefaultPortalBurst)
+	host := rules.PortalHost(portal.Spec.URL)
+	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
 	opts := []bitrix.Option{
 		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
 		bitrix.WithPortalLabel(host),
@@ -111,7 +113,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, portal.Spec.Auth.Webhook.ClientID))
 	} else {
 		o := portal.Spec.Auth.OAuth
-		tokenURL := refs.DefaultOAuthTokenURL
+		tokenURL := bitrix.DefaultTokenURL
 		if o.TokenURL != nil {
 			tokenURL = *o.TokenURL
 		}
@@ -129,7 +131,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	}
 	c, err := bitrix.New(opts...)
 	if err != nil {
-		return nil, Stalled(b24v1.ReasonInvalidSpec, "build the Bitrix24 client: %v", err)
+		return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "build the Bitrix24 client: %v", err)
 	}
 	pc.client = c
 	p.clients[key] = pc
@@ -155,7 +157,7 @@ type credentials struct {
 // resolve reads the Portal's Secret and CA, validating them.
 func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentials, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, refs.ClientID(portal))
+	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, rules.ClientID(portal))
 	var creds credentials
 
 	if src := portal.Spec.CABundle; src != nil {
@@ -165,7 +167,7 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 		}
 		if len(strings.TrimSpace(string(ca))) > 0 {
 			if err := checkPEM(ca); err != nil {
-				return nil, Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
+				return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "caBundle: ConfigMap %s key %s: %v", src.ConfigMapKeyRef.Name, src.ConfigMapKeyRef.Key, err)
 			}
 			creds.ca = ca
 		}
@@ -180,15 +182,15 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 		}
 		raw := strings.TrimSpace(string(sec.Data[refs.WebhookURLSecretKey]))
 		if raw == "" {
-			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", sec.Name, refs.WebhookURLSecretKey)
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", sec.Name, refs.WebhookURLSecretKey)
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			// The value is a credential: never echo it.
-			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
 		}
-		if got, want := refs.PortalHost(u.Scheme+"://"+u.Host), refs.PortalHost(portal.Spec.URL); got != want {
-			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
+		if got, want := rules.PortalHost(u.Scheme+"://"+u.Host), rules.PortalHost(portal.Spec.URL); got != want {
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
 		}
 		creds.webhookURL = raw
 		h.Write([]byte(raw))
@@ -206,7 +208,7 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 			t.ExpiresAt, _ = time.Parse(time.RFC3339, exp)
 		}
 		if creds.clientSecret == "" || t.RefreshToken == "" {
-			return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s needs the keys %s and %s", sec.Name, refs.OAuthClientSecretKey, refs.OAuthRefreshTokenKey)
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s needs the keys %s and %s", sec.Name, refs.OAuthClientSecretKey, refs.OAuthRefreshTokenKey)
 		}
 		creds.oauth = &t
 		h.Write([]byte(creds.clientSecret))
@@ -233,9 +235,9 @@ func readSecret(ctx context.Context, r client.Reader, ns, name string) (*corev1.
 	var s corev1.Secret
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, Waiting(b24v1.ReasonDependencyNotReady, "Secret %s not found", name)
+			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "Secret %s not found", name)
 		}
-		return nil, Retryable(b24v1.ReasonRemoteError, "read Secret %s: %v", name, err)
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read Secret %s: %v", name, err)
 	}
 	return &s, nil
 }
@@ -248,7 +250,7 @@ func readSecretKey(ctx context.Context, r client.Reader, ns string, ref b24v1.Ke
 	}
 	v, ok := s.Data[ref.Key]
 	if !ok {
-		return nil, Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", ref.Name, ref.Key)
+		return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s has no key %s", ref.Name, ref.Key)
 	}
 	return v, nil
 }
@@ -258,9 +260,9 @@ func readConfigMapKey(ctx context.Context, r client.Reader, ns string, ref b24v1
 	var cm corev1.ConfigMap
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, Waiting(b24v1.ReasonDependencyNotReady, "ConfigMap %s not found", ref.Name)
+			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "ConfigMap %s not found", ref.Name)
 		}
-		return nil, Retryable(b24v1.ReasonRemoteError, "read ConfigMap %s: %v", ref.Name, err)
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read ConfigMap %s: %v", ref.Name, err)
 	}
 	if v, ok := cm.BinaryData[ref.Key]; ok {
 		return v, nil
@@ -268,7 +270,7 @@ func readConfigMapKey(ctx context.Context, r client.Reader, ns string, ref b24v1
 	if v, ok := cm.Data[ref.Key]; ok {
 		return []byte(v), nil
 	}
-	return nil, Stalled(b24v1.ReasonInvalidSpec, "ConfigMap %s has no key %s", ref.Name, ref.Key)
+	return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "ConfigMap %s has no key %s", ref.Name, ref.Key)
 }
 
 // secretTokenStore writes rotated OAuth tokens back into the Portal's Secret, guarded by its
@@ -320,6 +322,28 @@ func holdRefs(ctx context.Context, r client.Reader, c client.Client, obj client.
 		}
 	}
 	return nil
+}
+
+// refsHeld says whether the Secret and ConfigMap a Portal reads carry the in-use finalizer
+// (or do not exist, or are being deleted: then there is nothing to hold). It only reads.
+func refsHeld(ctx context.Context, r client.Reader, p *b24v1.Portal) (bool, error) {
+	check := func(obj client.Object, name string) (bool, error) {
+		if err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, obj); err != nil {
+			return client.IgnoreNotFound(err) == nil, client.IgnoreNotFound(err)
+		}
+		return !obj.GetDeletionTimestamp().IsZero() || controllerutil.ContainsFinalizer(obj, InUseFinalizer), nil
+	}
+	for _, name := range refs.Secrets(p) {
+		if ok, err := check(&corev1.Secret{}, name); !ok || err != nil {
+			return false, err
+		}
+	}
+	for _, name := range refs.ConfigMaps(p) {
+		if ok, err := check(&corev1.ConfigMap{}, name); !ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 func holdOne(ctx context.Context, r client.Reader, c client.Client, obj client.Object, key types.NamespacedName, hold bool) error {

@@ -9,12 +9,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/metabot"
 	"github.com/b24ops/b24-operator/internal/refs"
 )
@@ -106,6 +104,13 @@ func (s *sentOutcomes) put(uid types.UID, a *b24v1.SendAttempt, apply func(*b24v
 	s.m[attemptKey(uid, a)] = sentOutcome{apply: apply, at: time.Now()}
 }
 
+// forget drops what this process knows of attempt a.
+func (s *sentOutcomes) forget(uid types.UID, a *b24v1.SendAttempt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, attemptKey(uid, a))
+}
+
 // get returns how to record the outcome of attempt a, or nil when this process does not know.
 func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.ScheduledJobStatus) {
 	s.mu.Lock()
@@ -113,14 +118,13 @@ func (s *sentOutcomes) get(uid types.UID, a *b24v1.SendAttempt) func(*b24v1.Sche
 	return s.m[attemptKey(uid, a)].apply
 }
 
-func (s *setup) scheduledJob(mbs *Metabots) error {
-	c := s.mgr.GetClient()
-	rec := s.mgr.GetEventRecorder("b24-operator")
+func (s *setup) scheduledJob() error {
+	c, mbs := s.mgr.GetClient(), s.metabots
 	// Decisions rest on the attempt written a moment ago; the loop reads the object live
 	// whenever the cache may not hold that write yet.
 	r := newReconciler(s, "ScheduledJob", func() *b24v1.ScheduledJob { return &b24v1.ScheduledJob{} },
 		&scheduledJobAdapter{client: c, reader: s.mgr.GetAPIReader(), metabots: mbs,
-			clock: s.opts.Clock, recorder: rec, sent: &sentOutcomes{}})
+			clock: s.opts.Clock, sent: &sentOutcomes{}})
 	return ctrl.NewControllerManagedBy(s.mgr).Named("scheduledjob").
 		For(&b24v1.ScheduledJob{}, forPredicates()).
 		WithOptions(s.controllerOptions()).
@@ -161,7 +165,6 @@ type scheduledJobAdapter struct {
 	reader   client.Reader
 	metabots *Metabots
 	clock    Clock
-	recorder events.EventRecorder
 	sent     *sentOutcomes
 }
 
@@ -169,21 +172,36 @@ type scheduledJobAdapter struct {
 // leaves what it sent in place and makes no remote call.
 func (a *scheduledJobAdapter) Orphan(*b24v1.ScheduledJob) bool { return true }
 
-func (a *scheduledJobAdapter) Connect(ctx context.Context, j *b24v1.ScheduledJob) (External[*b24v1.ScheduledJob], error) {
-	e := &jobExternal{scheduledJobAdapter: a, now: a.clock.Now(), rv: j.ResourceVersion}
+// DependsOn: a job that may be sent needs a Ready Metabot; a suspended schedule or a settled
+// one-shot job needs none to say so.
+func (a *scheduledJobAdapter) DependsOn(j *b24v1.ScheduledJob) []managed.Dependency {
+	if !a.maySend(j) {
+		return nil
+	}
+	return []managed.Dependency{{Kind: "Metabot", Name: j.Spec.MetabotRef.Name, Object: &b24v1.Metabot{}}}
+}
+
+// maySend says whether this reconcile may send (or record the outcome of a send).
+func (a *scheduledJobAdapter) maySend(j *b24v1.ScheduledJob) bool {
+	if j.Spec.Schedule != nil {
+		return !deref(j.Spec.Suspend)
+	}
+	return oneShotMaySend(j) || (j.Status.Attempt != nil && a.sent.get(j.UID, j.Status.Attempt) != nil)
+}
+
+func (a *scheduledJobAdapter) Connect(ctx context.Context, j *b24v1.ScheduledJob) (managed.External[*b24v1.ScheduledJob], error) {
+	e := &jobExternal{scheduledJobAdapter: a, now: a.clock.Now()}
 	if j.Spec.Schedule != nil {
 		s, err := parseSchedule(*j.Spec.Schedule, deref(j.Spec.TimeZone))
 		if err != nil {
-			return nil, Stalled(b24v1.ReasonInvalidSpec, "%v", err)
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "%v", err)
 		}
 		e.sched = s
-		if deref(j.Spec.Suspend) {
-			return e, nil // a suspended schedule sends nothing
-		}
-	} else if !oneShotMaySend(j) && (j.Status.Attempt == nil || a.sent.get(j.UID, j.Status.Attempt) == nil) {
-		return e, nil // settled: no Metabot needed to say so
 	}
-	mb, err := readyMetabot(ctx, a.client, j.Namespace, j.Spec.MetabotRef.Name)
+	if !a.maySend(j) {
+		return e, nil // nothing to send: no Metabot needed to say so
+	}
+	mb, err := getMetabot(ctx, a.client, j.Namespace, j.Spec.MetabotRef.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +238,10 @@ type jobExternal struct {
 	metabot metabot.Scheduler
 	sched   *cronSchedule
 	now     time.Time
-	// rv is the resourceVersion the next status Update expects.
-	rv string
+	// events are what Observe found worth telling.
+	events []managed.Event
+	// attempt is the send attempt recorded before Create.
+	attempt *b24v1.SendAttempt
 
 	// What Observe decided.
 	due    time.Time // one-shot: when the job is due to run
@@ -229,29 +249,66 @@ type jobExternal struct {
 	resend string    // the resend annotation value being acted upon
 }
 
-func (e *jobExternal) Observe(ctx context.Context, j *b24v1.ScheduledJob, _ bool) (Observation, error) {
+func (e *jobExternal) Observe(ctx context.Context, j *b24v1.ScheduledJob, _ bool) (managed.Observation, error) {
+	obs, err := e.observe(j)
+	if err == nil && !obs.Exists {
+		// An invalid job is never recorded as an attempt, let alone sent.
+		_, err = jobFor(j)
+	}
+	obs.Events = e.events
+	return obs, err
+}
+
+func (e *jobExternal) observe(j *b24v1.ScheduledJob) (managed.Observation, error) {
 	if e.sched != nil {
 		return e.observeCron(j)
 	}
 	return e.observeOnce(j)
 }
 
-func (e *jobExternal) Create(ctx context.Context, j *b24v1.ScheduledJob) error {
+// RecordBeforeCreate puts the attempt (and the resend value acted upon) into status; the
+// loop writes it with an optimistic lock before Create sends, and Create is not called when
+// that write fails.
+func (e *jobExternal) RecordBeforeCreate(j *b24v1.ScheduledJob) bool {
+	a := &b24v1.SendAttempt{StartedAt: mtime(e.clock.Now())}
 	if e.sched != nil {
-		return e.sendTick(ctx, j)
+		tick := mtime(e.tick)
+		a.ScheduleTime = &tick
 	}
-	return e.sendOnce(ctx, j)
+	// Should the write fail yet land (a lost answer), the attempt it left is known here to be
+	// harmless: nothing was sent.
+	e.sent.put(j.UID, a, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil })
+	j.Status.Attempt = a
+	if e.resend != "" {
+		j.Status.HandledResend = e.resend
+	}
+	e.attempt = a
+	return true
+}
+
+func (e *jobExternal) Create(ctx context.Context, j *b24v1.ScheduledJob) (managed.Applied, error) {
+	// The attempt is in status: from now on, only a known outcome may clear it. One the send
+	// leaves unknown keeps it, and with it OutcomeUnknown.
+	e.sent.forget(j.UID, e.attempt)
+	if e.sched != nil {
+		return done(e.sendTick(ctx, j))
+	}
+	return done(e.sendOnce(ctx, j))
 }
 
 // Update is never called: a sent job is never changed (Metabot cannot).
-func (e *jobExternal) Update(context.Context, *b24v1.ScheduledJob) error { return nil }
+func (e *jobExternal) Update(context.Context, *b24v1.ScheduledJob) (managed.Applied, error) {
+	return managed.Applied{Noop: true}, nil
+}
 
 // Delete is never called (Orphan).
-func (e *jobExternal) Delete(context.Context, *b24v1.ScheduledJob) error { return nil }
+func (e *jobExternal) Delete(context.Context, *b24v1.ScheduledJob) (managed.Applied, error) {
+	return managed.Applied{Noop: true}, nil
+}
 
 // ---- one-shot ----
 
-func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
+func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (managed.Observation, error) {
 	st := &j.Status
 	if st.Phase == "" {
 		st.Phase = b24v1.PhasePending
@@ -265,7 +322,7 @@ func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
 		case apply != nil:
 			apply(st) // this process knows the outcome; recording it had failed
 		case resend == "":
-			return Observation{}, outcomeUnknown(j, "")
+			return managed.Observation{}, outcomeUnknown(j, "")
 		}
 		// Otherwise the user asked for a resend: it goes below.
 	}
@@ -273,23 +330,24 @@ func (e *jobExternal) observeOnce(j *b24v1.ScheduledJob) (Observation, error) {
 	case b24v1.PhaseScheduled:
 		if resend != "" {
 			st.HandledResend = resend
-			e.event(j, corev1.EventTypeNormal, "ResendIgnored", "The job was scheduled; there is nothing to resend (create a new ScheduledJob to run it again)")
+			e.events = append(e.events, managed.Event{Type: corev1.EventTypeNormal, Reason: "ResendIgnored",
+				Message: "The job was scheduled; there is nothing to resend (create a new ScheduledJob to run it again)"})
 		}
 		// Nothing can change any more: no drift to look for.
-		return Observation{Exists: true, UpToDate: true, Message: scheduledMessage(st.RunAt), RequeueAfter: 24 * time.Hour}, nil
+		return managed.Observation{Exists: true, UpToDate: true, Message: scheduledMessage(st.RunAt), RequeueAfter: 24 * time.Hour}, nil
 	case b24v1.PhaseFailed:
 		if resend == "" {
-			return Observation{}, stillFailed(j)
+			return managed.Observation{}, stillFailed(j)
 		}
 	}
 	e.resend = resend
 	e.due = dueOf(j, e.now)
 	if e.metabot == nil {
 		// Connect saw nothing to send; the state changed since (a remembered outcome).
-		return Observation{}, Retryable(b24v1.ReasonProgressing, "sending the job")
+		return managed.Observation{}, managed.Retryable(b24v1.ReasonProgressing, "sending the job")
 	}
 	due := mtime(e.due)
-	return Observation{Message: scheduledMessage(&due)}, nil
+	return managed.Observation{Message: scheduledMessage(&due)}, nil
 }
 
 func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error {
@@ -297,10 +355,7 @@ func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error
 	if err != nil {
 		return err
 	}
-	attempt := &b24v1.SendAttempt{StartedAt: mtime(e.clock.Now())}
-	if err := e.recordAttempt(ctx, j, attempt, e.resend); err != nil {
-		return err
-	}
+	attempt := e.attempt
 	// run_after_sec is computed now, at the moment of sending, so the Metabot server's time
 	// zone never matters (run_at would be read in it). A time in the past is sent as 0.
 	switch s := j.Spec; {
@@ -312,11 +367,12 @@ func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error
 	_, err = e.metabot.Schedule(ctx, job)
 	if err == nil {
 		at, due := mtime(e.clock.Now()), mtime(e.due)
-		return e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) {
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) {
 			st.Attempt = nil
 			st.Phase = b24v1.PhaseScheduled
 			st.ScheduledAt, st.RunAt = &at, &due
 		})
+		return nil
 	}
 	switch {
 	case metabot.IsAmbiguous(err):
@@ -324,19 +380,15 @@ func (e *jobExternal) sendOnce(ctx context.Context, j *b24v1.ScheduledJob) error
 		return outcomeUnknown(j, shortError(err))
 	case metabot.IsPermanent(err):
 		msg := fmt.Sprintf("Metabot refused the job and nothing was scheduled (%s); to send it again, set the annotation %s to a new value", shortError(err), b24v1.ResendAnnotation)
-		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) {
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) {
 			st.Attempt = nil
 			st.Phase = b24v1.PhaseFailed
-		}); rerr != nil {
-			return rerr
-		}
-		return Stalled(b24v1.ReasonRemoteError, "%s", msg)
+		})
+		return managed.Stalled(b24v1.ReasonRemoteError, "%s", msg)
 	default:
 		// Nothing was scheduled: clear the attempt; the loop retries or waits for new
 		// credentials.
-		if rerr := e.recordOutcome(ctx, j, attempt, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil }); rerr != nil {
-			return rerr
-		}
+		e.outcome(j, attempt, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil })
 		return definiteFailure(err, 0)
 	}
 }
@@ -362,14 +414,14 @@ func scheduledMessage(runAt *metav1.Time) string {
 
 // outcomeUnknown is the stall of a job that may or may not have been scheduled. The message
 // stays the same from one reconcile to the next.
-func outcomeUnknown(j *b24v1.ScheduledJob, detail string) *Error {
+func outcomeUnknown(j *b24v1.ScheduledJob, detail string) *managed.Error {
 	if detail == "" {
 		if c := meta.FindStatusCondition(j.Status.Conditions, b24v1.ConditionReady); c != nil && c.Reason == b24v1.ReasonOutcomeUnknown {
-			return Stalled(b24v1.ReasonOutcomeUnknown, "%s", c.Message)
+			return managed.Stalled(b24v1.ReasonOutcomeUnknown, "%s", c.Message)
 		}
 		detail = "the operator stopped after sending it, before recording the answer"
 	}
-	return Stalled(b24v1.ReasonOutcomeUnknown, "%s", unknownMessage(detail))
+	return managed.Stalled(b24v1.ReasonOutcomeUnknown, "%s", unknownMessage(detail))
 }
 
 func unknownMessage(detail string) string {
@@ -377,25 +429,25 @@ func unknownMessage(detail string) string {
 }
 
 // stillFailed repeats the condition of a job Metabot refused.
-func stillFailed(j *b24v1.ScheduledJob) *Error {
+func stillFailed(j *b24v1.ScheduledJob) *managed.Error {
 	if c := meta.FindStatusCondition(j.Status.Conditions, b24v1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
-		return Stalled(c.Reason, "%s", c.Message)
+		return managed.Stalled(c.Reason, "%s", c.Message)
 	}
-	return Stalled(b24v1.ReasonRemoteError, "Metabot refused the job and nothing was scheduled; to send it again, set the annotation %s to a new value", b24v1.ResendAnnotation)
+	return managed.Stalled(b24v1.ReasonRemoteError, "Metabot refused the job and nothing was scheduled; to send it again, set the annotation %s to a new value", b24v1.ResendAnnotation)
 }
 
 // definiteFailure is a send that certainly scheduled nothing: retried with backoff (or after
 // the Retry-After Metabot asked for), or, for a refused token, stalled until it changes.
-func definiteFailure(err error, stallRequeue time.Duration) *Error {
+func definiteFailure(err error, stallRequeue time.Duration) *managed.Error {
 	msg := shortError(err) + "; nothing was scheduled"
 	switch {
 	case metabot.IsAuth(err):
-		return &Error{Reason: b24v1.ReasonAuthFailed, Outcome: Stall, RequeueAfter: stallRequeue, Err: err,
+		return &managed.Error{Reason: b24v1.ReasonAuthFailed, Outcome: managed.Stall, RequeueAfter: stallRequeue, Err: err,
 			Message: msg + ": Metabot refused the token; fix the Secret the Metabot references"}
 	case metabot.IsRateLimited(err):
-		return &Error{Reason: b24v1.ReasonRateLimited, Outcome: Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
+		return &managed.Error{Reason: b24v1.ReasonRateLimited, Outcome: managed.Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
 	}
-	return &Error{Reason: b24v1.ReasonRemoteError, Outcome: Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
+	return &managed.Error{Reason: b24v1.ReasonRemoteError, Outcome: managed.Retry, RequeueAfter: metabot.RetryAfter(err), Err: err, Message: msg + "; retrying"}
 }
 
 // shortError is a metabot error without its package prefix.
@@ -405,59 +457,13 @@ func shortError(err error) string {
 
 // ---- the at-most-once protocol ----
 
-// recordAttempt writes the attempt (and the resend value acted upon) with an optimistic
-// lock before anything is sent. Its failure means nothing is sent.
-func (e *jobExternal) recordAttempt(ctx context.Context, j *b24v1.ScheduledJob, a *b24v1.SendAttempt, resend string) error {
-	cp := j.DeepCopy()
-	cp.ResourceVersion = e.rv
-	cp.Status.Attempt = a
-	if resend != "" {
-		cp.Status.HandledResend = resend
-	}
-	if err := e.client.Status().Update(ctx, cp); err != nil {
-		// Nothing was sent. Should the write have landed all the same (a lost answer), the
-		// attempt it left is known here to be harmless.
-		e.sent.put(j.UID, a, func(st *b24v1.ScheduledJobStatus) { st.Attempt = nil })
-		if apierrors.IsConflict(err) {
-			return Retryable(b24v1.ReasonProgressing, "the ScheduledJob changed while a send was being prepared; nothing was sent, reading it again")
-		}
-		return Retryable(b24v1.ReasonRemoteError, "record the send attempt (nothing was sent): %v", err)
-	}
-	e.rv = cp.ResourceVersion
-	j.Status = *cp.Status.DeepCopy()
-	return nil
-}
-
-// recordOutcome applies the outcome of a send to status and writes it, re-reading the object
-// on a conflict. When the write fails for good the outcome is remembered in this process;
-// the attempt left in status makes a new process report OutcomeUnknown rather than send again.
-func (e *jobExternal) recordOutcome(ctx context.Context, j *b24v1.ScheduledJob, a *b24v1.SendAttempt, apply func(*b24v1.ScheduledJobStatus)) error {
+// outcome applies the outcome of a send to status, for the loop to write, and remembers it in
+// this process: should that write fail, the attempt left in status is recorded with this
+// outcome by the next reconcile instead of being reported OutcomeUnknown. A new process does
+// not know it, and reports OutcomeUnknown rather than send again.
+func (e *jobExternal) outcome(j *b24v1.ScheduledJob, a *b24v1.SendAttempt, apply func(*b24v1.ScheduledJobStatus)) {
+	e.sent.put(j.UID, a, apply)
 	apply(&j.Status)
-	cp := j.DeepCopy()
-	cp.ResourceVersion = e.rv
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		err := e.client.Status().Update(ctx, cp)
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-		fresh := &b24v1.ScheduledJob{}
-		if gerr := e.reader.Get(ctx, client.ObjectKeyFromObject(j), fresh); gerr != nil {
-			return gerr
-		}
-		if fa := fresh.Status.Attempt; fa == nil || attemptKey(j.UID, fa) != attemptKey(j.UID, a) {
-			return fmt.Errorf("the attempt in status changed meanwhile")
-		}
-		apply(&fresh.Status)
-		cp = fresh
-		return err
-	})
-	if err != nil {
-		e.sent.put(j.UID, a, apply)
-		return Retryable(b24v1.ReasonRemoteError, "record the outcome of a send: %v", err)
-	}
-	e.rv = cp.ResourceVersion
-	j.Status = *cp.Status.DeepCopy()
-	return nil
 }
 
 // jobFor translates the spec into a Metabot job (without its timing).
@@ -483,15 +489,9 @@ func jobFor(j *b24v1.ScheduledJob) (metabot.Job, error) {
 	}
 	job.AddTags, job.RemoveTags = s.AddTags, s.RemoveTags
 	if err := job.Validate(); err != nil {
-		return job, Stalled(b24v1.ReasonInvalidSpec, "%v", err)
+		return job, managed.Stalled(b24v1.ReasonInvalidSpec, "%v", err)
 	}
 	return job, nil
-}
-
-func (e *jobExternal) event(j *b24v1.ScheduledJob, typ, reason, msg string) {
-	if e.recorder != nil {
-		e.recorder.Eventf(j, nil, typ, reason, "Reconcile", "%s", msg)
-	}
 }
 
 // mtime is t as status holds it: UTC, whole seconds.
@@ -501,9 +501,9 @@ func mtime(t time.Time) metav1.Time { return metav1.NewTime(t.UTC().Truncate(tim
 // object touches nothing remotely (Metabot has no cancel call).
 func (a *scheduledJobAdapter) EventMessage(reason string) (string, bool) {
 	switch reason {
-	case EventCreated, EventRecreated:
+	case managed.EventCreated, managed.EventRecreated:
 		return "Job sent to Metabot", true
-	case EventOrphaned, EventDeleted:
+	case managed.EventOrphaned, managed.EventDeleted:
 		return "", false
 	}
 	return "", true

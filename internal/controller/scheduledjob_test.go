@@ -336,15 +336,16 @@ func TestScheduledJobAttemptNotRecordedSendsNothing(t *testing.T) {
 	var refused atomic.Int32
 	failFirst := func(c client.Client) client.Client {
 		return interceptor.NewClient(watchless{c}, interceptor.Funcs{
-			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-				if _, ok := obj.(*b24v1.ScheduledJob); ok && refused.Load() < 3 {
+			// The record is the status write that carries the attempt.
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if j, ok := obj.(*b24v1.ScheduledJob); ok && j.Status.Attempt != nil && refused.Load() < 3 {
 					if sim.JobCount() > 0 {
 						t.Errorf("a job was sent before its attempt was recorded")
 					}
 					refused.Add(1)
 					return errors.New("injected: the API server refused the write")
 				}
-				return c.SubResource(sub).Update(ctx, obj, opts...)
+				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 			},
 		})
 	}

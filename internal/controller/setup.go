@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
@@ -36,7 +38,9 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles per kind.
 	MaxConcurrentReconciles int
-	// HTTPTimeout bounds each remote request.
+	// HTTPTimeout bounds each remote request. Zero leaves each client its own default, the
+	// one place it is declared: bitrix (75 s: Bitrix24 stops a request at 60 s) and metabot
+	// (metabot.DefaultTimeout).
 	HTTPTimeout time.Duration
 	// Clock drives ScheduledJob timing; nil means the real clock.
 	Clock Clock
@@ -80,29 +84,20 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
-	if opts.HTTPTimeout <= 0 {
-		opts.HTTPTimeout = 30 * time.Second
-	}
 	if err := setupIndexes(mgr); err != nil {
 		return nil, err
 	}
 	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
-	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache())}
-	for _, f := range []func() error{s.portal, s.chatBot} {
-		if err := f(); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range extraControllers {
-		if err := f(s); err != nil {
-			return nil, err
+	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache()),
+		// The Metabot and ScheduledJob controllers share one client per Metabot object.
+		metabots: &Metabots{Reader: mgr.GetAPIReader(), HTTPTimeout: opts.HTTPTimeout}}
+	for _, k := range Kinds() {
+		if err := k.setup(s); err != nil {
+			return nil, fmt.Errorf("set up the %s controller: %w", k.Name, err)
 		}
 	}
 	return shared, nil
 }
-
-// extraControllers lets each kind's file register itself.
-var extraControllers []func(*setup) error
 
 type setup struct {
 	mgr    ctrl.Manager
@@ -110,11 +105,13 @@ type setup struct {
 	shared *Shared
 	// content reads the images bots, apps and chats send.
 	content *contentReader
+	// metabots is shared by the Metabot and ScheduledJob controllers.
+	metabots *Metabots
 }
 
 // newReconciler puts a kind's adapter on the loop.
-func newReconciler[T Object](s *setup, kind string, newObj func() T, a Adapter[T]) *Reconciler[T] {
-	return &Reconciler[T]{
+func newReconciler[T managed.Object](s *setup, kind string, newObj func() T, a managed.Adapter[T]) *managed.Reconciler[T] {
+	return &managed.Reconciler[T]{
 		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
 		Kind: kind, New: newObj, Adapter: a,
 	}
@@ -139,38 +136,6 @@ func forPredicates() builder.Predicates {
 			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
 		}},
 	))
-}
-
-func setupIndexes(mgr ctrl.Manager) error {
-	idx := mgr.GetFieldIndexer()
-	ctx := context.Background()
-	kinds := []client.Object{&b24v1.Portal{}, &b24v1.ChatBot{}, &b24v1.ChatApp{}, &b24v1.Chat{}, &b24v1.Metabot{}, &b24v1.ScheduledJob{}}
-	for _, k := range kinds {
-		if err := idx.IndexField(ctx, k, refs.IndexSecrets, func(o client.Object) []string { return refs.Secrets(o) }); err != nil {
-			return err
-		}
-		if err := idx.IndexField(ctx, k, refs.IndexConfigMaps, func(o client.Object) []string { return refs.ConfigMaps(o) }); err != nil {
-			return err
-		}
-	}
-	if err := idx.IndexField(ctx, &b24v1.ChatBot{}, refs.IndexPortalRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &b24v1.ChatApp{}, refs.IndexBotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &b24v1.Chat{}, refs.IndexBotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.Chat).Spec.BotRef.Name}
-	}); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &b24v1.ScheduledJob{}, refs.IndexMetabotRef, func(o client.Object) []string {
-		return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name}
-	})
 }
 
 // byIndex maps an object to the objects of list's kind in its namespace whose index field
@@ -239,8 +204,8 @@ func (s *setup) chatBot() error {
 			UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
 		})).
 		// A bot being deleted waits for its apps and chats.
-		Watches(&b24v1.ChatApp{}, enqueueBotRef(), builder.WithPredicates(deletedOnly())).
-		Watches(&b24v1.Chat{}, enqueueBotRef(), builder.WithPredicates(deletedOnly()))
+		Watches(&b24v1.ChatApp{}, enqueueRef(func(a *b24v1.ChatApp) string { return a.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
+		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
 	return watchRefs(b, c, &b24v1.ChatBotList{}).Complete(r)
 }
 
@@ -252,16 +217,15 @@ func deletedOnly() predicate.Predicate {
 	}
 }
 
-func enqueueBotRef() handler.EventHandler {
+// enqueueRef maps an object to the object its ref names. Each watch says how to read the
+// ref of its own type, so no kind can be forgotten in a type switch.
+func enqueueRef[T client.Object](ref func(T) string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		var name string
-		switch x := o.(type) {
-		case *b24v1.ChatApp:
-			name = x.Spec.BotRef.Name
-		case *b24v1.Chat:
-			name = x.Spec.BotRef.Name
+		t, ok := o.(T)
+		if !ok {
+			return nil
 		}
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref(t)}}}
 	})
 }
 

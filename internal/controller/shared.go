@@ -6,7 +6,6 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,21 +43,6 @@ func rateOf(rl *b24v1.RateLimit, defRPS float64, defBurst int) (float64, int) {
 		return defRPS, defBurst
 	}
 	return float64(rl.RequestsPerSecond), int(rl.Burst)
-}
-
-// dependencyReady says whether a referenced object is Ready for its current generation, and
-// if not, a Waiting error naming it and its reason.
-func dependencyReady(kind, name string, obj Object) error {
-	st := obj.CommonStatus()
-	ready := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady)
-	if ready != nil && ready.Status == metav1.ConditionTrue && st.ObservedGeneration == obj.GetGeneration() {
-		return nil
-	}
-	reason := "not reconciled yet"
-	if ready != nil && ready.Status != metav1.ConditionTrue {
-		reason = ready.Reason
-	}
-	return Waiting(b24v1.ReasonDependencyNotReady, "%s %s is not ready (%s)", kind, name, reason)
 }
 
 // contentReader reads ConfigMaps (avatars, icons, CA bundles) by resourceVersion: it asks the

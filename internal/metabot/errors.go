@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/b24ops/b24-operator/internal/errclass"
 )
 
 // Kind says what a failed Schedule call means for the job. It is decided once, in this
@@ -100,6 +102,28 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause, so errors.Is(err, context.DeadlineExceeded) and the like work.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Class says what the failure means for the caller, decided here once.
+func (e *Error) Class() errclass.Class {
+	c := errclass.Class{Disposition: errclass.Terminal, Reason: errclass.RemoteError, RetryAfter: e.RetryAfter, Summary: e.Error()}
+	switch e.Kind {
+	case Definite:
+		c.Disposition = errclass.Retryable
+		if e.StatusCode == http.StatusTooManyRequests {
+			c.Reason = errclass.RateLimited
+		}
+	case Auth:
+		c.Reason = errclass.AuthFailed
+		c.Hint = "Metabot refused the token; fix the Secret the Metabot references"
+	case Permanent:
+		if errors.Is(e, ErrInvalidJob) {
+			c.Reason = errclass.InvalidSpec
+		}
+	case Ambiguous:
+		c.Disposition, c.Reason = errclass.Ambiguous, errclass.OutcomeUnknown
+	}
+	return c
+}
 
 // kindOf returns the Kind of err, or 0 when err is not (or does not wrap) an *Error.
 func kindOf(err error) Kind {

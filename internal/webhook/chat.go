@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
-	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-chat,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=chats,verbs=create;update,versions=v1alpha1,name=vchat.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
@@ -62,13 +62,13 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 	if err := v.reader.List(ctx, &chats); err != nil {
 		return nil, readError(fmt.Errorf("list Chats: %w", err))
 	}
-	entityType, entityID := refs.ChatEntity(chat)
+	entityType, entityID := rules.ChatEntity(chat)
 	for i := range chats.Items {
 		o := &chats.Items[i]
 		if client.ObjectKeyFromObject(o) == client.ObjectKeyFromObject(chat) || (o.DeletionTimestamp != nil && o.Status.ChatID == 0) {
 			continue
 		}
-		if t, id := refs.ChatEntity(o); t != entityType || id != entityID {
+		if t, id := rules.ChatEntity(o); t != entityType || id != entityID {
 			continue
 		}
 		otherHost, err := r.hostOf(ctx, o.Namespace, o.Spec.BotRef.Name)
@@ -122,7 +122,7 @@ func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName) (st
 	err := r.reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: b.Spec.PortalRef.Name}, &p)
 	switch {
 	case err == nil:
-		return refs.PortalHost(p.Spec.URL), nil
+		return rules.PortalHost(p.Spec.URL), nil
 	case !apierrors.IsNotFound(err):
 		return "", fmt.Errorf("get Portal %s/%s: %w", key.Namespace, b.Spec.PortalRef.Name, err)
 	}

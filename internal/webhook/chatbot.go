@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
-	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-chatbot,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=chatbots,verbs=create;update,versions=v1alpha1,name=vchatbot.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
@@ -66,11 +66,11 @@ func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBo
 		return admission.Warnings{fmt.Sprintf("Portal %s/%s does not exist yet: the bot limit, code and event handler checks run in the controller once it does",
 			bot.Namespace, bot.Spec.PortalRef.Name)}, nil
 	}
-	app := refs.ApplicationKey(portal)
+	app := rules.ApplicationKey(portal)
 	others := inv.botsOf(app, client.ObjectKeyFromObject(bot))
 
 	var errs field.ErrorList
-	if limit := refs.MaxBots(portal); len(others) >= limit {
+	if limit := rules.MaxBots(portal); len(others) >= limit {
 		errs = append(errs, field.Forbidden(field.NewPath("spec", "portalRef"), fmt.Sprintf(
 			"application %s has reached its limit of %d ChatBots (spec.maxBots of Portal %s/%s): it is held by %s; delete one of them before adding another",
 			app, limit, portal.Namespace, portal.Name, inv.names(others))))
@@ -93,7 +93,7 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	if bot.DeletionTimestamp != nil || equality.Semantic.DeepEqual(oldBot.Spec, bot.Spec) {
 		return nil, nil
 	}
-	if refs.ResolvedHandlers(oldBot) == refs.ResolvedHandlers(bot) && oldBot.Spec.Code == bot.Spec.Code {
+	if rules.ResolvedHandlers(oldBot) == rules.ResolvedHandlers(bot) && oldBot.Spec.Code == bot.Spec.Code {
 		return nil, nil
 	}
 	v.mu.Lock()
@@ -184,10 +184,10 @@ func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 // it for all of them. On update (old != nil) only differences this change introduces count, so
 // an existing disagreement never blocks an unrelated edit.
 func handlerErrors(inv *inventory, app string, bot, old *b24v1.ChatBot, others []*b24v1.ChatBot) field.ErrorList {
-	mine := refs.ResolvedHandlers(bot).Required()
+	mine := rules.ResolvedHandlers(bot).Required()
 	for _, o := range others {
-		theirs := refs.ResolvedHandlers(o).Required()
-		if mine == theirs || (old != nil && refs.ResolvedHandlers(old).Required() != theirs) {
+		theirs := rules.ResolvedHandlers(o).Required()
+		if mine == theirs || (old != nil && rules.ResolvedHandlers(old).Required() != theirs) {
 			continue
 		}
 		why := fmt.Sprintf("Bitrix24 keeps one set of event handlers per application (%s), so every ChatBot of it must use the same URLs", app)
@@ -215,5 +215,5 @@ func describeHandlers(h [3]string) string {
 	return fmt.Sprintf("%s %q, %s %q, %s %q", requiredEvents[0], h[0], requiredEvents[1], h[1], requiredEvents[2], h[2])
 }
 
-// requiredEvents name the handlers of refs.Handlers.Required, in its order.
+// requiredEvents name the handlers of rules.Handlers.Required, in its order.
 var requiredEvents = [3]string{"messageAdd", "welcomeMessage", "botDelete"}

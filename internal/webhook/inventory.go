@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
-	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // inventory is one read of every Portal and ChatBot in the cluster, straight from the API server
@@ -52,22 +52,15 @@ func (inv *inventory) portalOf(b *b24v1.ChatBot) *b24v1.Portal {
 	return inv.portals[types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.PortalRef.Name}]
 }
 
-// applicationOf is the application key a ChatBot belongs to: its Portal's, or, when the Portal
-// is gone, the key recorded in status when the bot was registered. Empty when unknown.
+// applicationOf is the application key a ChatBot belongs to (rules.ApplicationOf).
 func (inv *inventory) applicationOf(b *b24v1.ChatBot) string {
-	if p := inv.portalOf(b); p != nil {
-		return refs.ApplicationKey(p)
-	}
-	if b.Status.BotID != 0 {
-		return b.Status.ApplicationKey
-	}
-	return ""
+	return rules.ApplicationOf(b, inv.portalOf(b))
 }
 
 // hostOf is the portal host a ChatBot lives on, "" when unknown.
 func (inv *inventory) hostOf(b *b24v1.ChatBot) string {
 	if p := inv.portalOf(b); p != nil {
-		return refs.PortalHost(p.Spec.URL)
+		return rules.PortalHost(p.Spec.URL)
 	}
 	host, _, _ := strings.Cut(inv.applicationOf(b), "/")
 	return host
@@ -86,31 +79,20 @@ func (inv *inventory) botsOnHost(host string, except types.NamespacedName) []*b2
 	return out
 }
 
-// holdsPlace reports whether a ChatBot takes one of its application's places: every bot does,
-// except one being deleted that never got a remote bot (its deletion frees nothing remotely, so
-// it already holds nothing). A bot being deleted that still has a remote bot counts until
-// imbot.unregister has succeeded.
-func holdsPlace(b *b24v1.ChatBot) bool {
-	return b.DeletionTimestamp == nil || b.Status.BotID != 0
-}
+func holdsPlace(b *b24v1.ChatBot) bool { return rules.HoldsPlace(b) }
 
 // botsOf lists the ChatBots holding a place in an application, except the one named, in the
-// order the controller admits them: (creationTimestamp, namespace, name).
+// order the controller admits them (rules.LimitHolders).
 func (inv *inventory) botsOf(application string, except types.NamespacedName) []*b24v1.ChatBot {
-	var out []*b24v1.ChatBot
+	var others []*b24v1.ChatBot
 	for _, b := range inv.bots {
-		if client.ObjectKeyFromObject(b) == except || !holdsPlace(b) {
-			continue
-		}
-		if inv.applicationOf(b) == application {
-			out = append(out, b)
+		if client.ObjectKeyFromObject(b) != except {
+			others = append(others, b)
 		}
 	}
-	sortBots(out)
-	return out
+	return rules.LimitHolders(application, others, inv.portalOf)
 }
 
-// botsOfPortal lists the ChatBots holding a place through one Portal object.
 func (inv *inventory) botsOfPortal(portal types.NamespacedName) []*b24v1.ChatBot {
 	var out []*b24v1.ChatBot
 	for _, b := range inv.bots {
@@ -123,7 +105,7 @@ func (inv *inventory) botsOfPortal(portal types.NamespacedName) []*b24v1.ChatBot
 }
 
 func sortBots(bots []*b24v1.ChatBot) {
-	sort.Slice(bots, func(i, j int) bool { return refs.HoldsLimitBefore(bots[i], bots[j]) })
+	sort.Slice(bots, func(i, j int) bool { return rules.HoldsLimitBefore(bots[i], bots[j]) })
 }
 
 // describe names a bot as namespace/name, saying why it is special when it is.

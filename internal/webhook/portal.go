@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
-	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-portal,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=portals,verbs=update,versions=v1alpha1,name=vportal.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
@@ -34,7 +34,7 @@ func (v *PortalValidator) ValidateCreate(context.Context, *b24v1.Portal) (admiss
 
 // ValidateUpdate refuses a change of host or client id while ChatBots use the Portal.
 func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1.Portal) (admission.Warnings, error) {
-	from, to := refs.ApplicationKey(old), refs.ApplicationKey(portal)
+	from, to := rules.ApplicationKey(old), rules.ApplicationKey(portal)
 	if portal.DeletionTimestamp != nil || from == to {
 		return nil, nil
 	}
@@ -47,7 +47,7 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 		return nil, nil
 	}
 	path := field.NewPath("spec", "url")
-	if refs.PortalHost(old.Spec.URL) == refs.PortalHost(portal.Spec.URL) {
+	if rules.PortalHost(old.Spec.URL) == rules.PortalHost(portal.Spec.URL) {
 		path = clientIDPath(portal)
 	}
 	return nil, invalid(portal, field.ErrorList{field.Forbidden(path, fmt.Sprintf(

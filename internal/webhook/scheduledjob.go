@@ -3,15 +3,13 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	_ "time/tzdata" // the zone database in the binary: admission must not depend on the image's
 
-	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-scheduledjob,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=scheduledjobs,verbs=create;update,versions=v1alpha1,name=vscheduledjob.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
@@ -64,29 +62,20 @@ func scheduleErrors(job, old *b24v1.ScheduledJob) field.ErrorList {
 	return errs
 }
 
-// ParseSchedule parses a schedule the way the controller does: a standard five-field cron
-// expression or a descriptor such as @daily, with the zone given only by spec.timeZone.
+// ParseSchedule checks a schedule by the rule the controller runs it with (rules.ParseSchedule):
+// a schedule that never fires is refused here, not stalled later.
 func ParseSchedule(s string) error {
-	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
-		return fmt.Errorf("must not set a time zone inside the cron expression: use spec.timeZone")
-	}
-	if _, err := cron.ParseStandard(s); err != nil {
-		return fmt.Errorf("must be a standard 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @daily: %v", err)
-	}
-	return nil
+	_, err := rules.ParseSchedule(s)
+	return err
 }
 
-// LoadTimeZone loads an IANA zone. "Local" is refused: it would mean the operator pod's zone,
-// which nobody applying the manifest controls.
+// LoadTimeZone loads an IANA zone by the controller's rule (rules.LoadTimeZone); an empty
+// value is refused here, where it can only be a mistake.
 func LoadTimeZone(name string) (*time.Location, error) {
-	if name == "Local" || name == "" {
+	if name == "" {
 		return nil, fmt.Errorf("must be an IANA time zone such as Europe/Moscow or UTC, not %q", name)
 	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("must be a known IANA time zone such as Europe/Moscow or UTC: %v", err)
-	}
-	return loc, nil
+	return rules.LoadTimeZone(name)
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/rules/rulestest"
 	"github.com/b24ops/b24-operator/internal/webhook"
 )
 
@@ -85,6 +86,26 @@ func TestScheduledJobTimeZone(t *testing.T) {
 			// Unchanged on update: an existing value never blocks other edits.
 			_, err = v.ValidateUpdate(context.Background(), job.DeepCopy(), job)
 			checkDirect(t, err, nil)
+		})
+	}
+}
+
+// Admission judges every shared case as the controller does (see the controller's
+// TestCronSharedCases): a schedule that never fires is refused here, not stalled later.
+func TestScheduledJobSharedCases(t *testing.T) {
+	v := webhook.ScheduledJobValidator{}
+	for _, tc := range rulestest.ScheduleCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			var tz *string
+			if tc.TimeZone != "" {
+				tz = &tc.TimeZone
+			}
+			_, err := v.ValidateCreate(context.Background(), cronJob("ns", "job", tc.Schedule, tz))
+			var want []string
+			if tc.Refused {
+				want = []string{tc.Mention}
+			}
+			checkDirect(t, err, want)
 		})
 	}
 }

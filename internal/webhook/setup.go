@@ -21,20 +21,36 @@ import (
 
 // +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chats,verbs=get;list;watch
 
+// Kind is a kind admission validates.
+type Kind struct {
+	Name     string
+	register func(mgr ctrl.Manager) error
+}
+
+// Kinds lists every kind with a validating webhook (the controller registry marks the same).
+func Kinds() []Kind {
+	return []Kind{
+		{"ChatBot", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.ChatBot{}).WithValidator(NewChatBotValidator(mgr.GetAPIReader())).Complete()
+		}},
+		{"Chat", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Chat{}).WithValidator(NewChatValidator(mgr.GetAPIReader())).Complete()
+		}},
+		{"Portal", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(mgr.GetAPIReader())).Complete()
+		}},
+		{"ScheduledJob", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.ScheduledJob{}).WithValidator(ScheduledJobValidator{}).Complete()
+		}},
+	}
+}
+
 // Setup registers the validating webhooks on the manager's webhook server.
 func Setup(mgr ctrl.Manager) error {
-	r := mgr.GetAPIReader()
-	if err := ctrl.NewWebhookManagedBy(mgr, &b24v1.ChatBot{}).WithValidator(NewChatBotValidator(r)).Complete(); err != nil {
-		return fmt.Errorf("register ChatBot webhook: %w", err)
-	}
-	if err := ctrl.NewWebhookManagedBy(mgr, &b24v1.Chat{}).WithValidator(NewChatValidator(r)).Complete(); err != nil {
-		return fmt.Errorf("register Chat webhook: %w", err)
-	}
-	if err := ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(r)).Complete(); err != nil {
-		return fmt.Errorf("register Portal webhook: %w", err)
-	}
-	if err := ctrl.NewWebhookManagedBy(mgr, &b24v1.ScheduledJob{}).WithValidator(ScheduledJobValidator{}).Complete(); err != nil {
-		return fmt.Errorf("register ScheduledJob webhook: %w", err)
+	for _, k := range Kinds() {
+		if err := k.register(mgr); err != nil {
+			return fmt.Errorf("register %s webhook: %w", k.Name, err)
+		}
 	}
 	return nil
 }
