@@ -13,6 +13,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/metabot"
+	"github.com/b24ops/b24-operator/internal/metrics"
 	"github.com/b24ops/b24-operator/internal/rules"
 )
 
@@ -297,6 +298,9 @@ func (e *jobExternal) observeCron(j *b24v1.ScheduledJob) (managed.Observation, e
 			}
 		}
 		st.History = recordTick(st.History, p.skipped...)
+		// Counted when found; a status write that then fails finds them again (a rare
+		// overcount, never an undercount).
+		metrics.CronTicks(metrics.CronTickSkipped, p.missed)
 		count := fmt.Sprint(p.missed)
 		if p.capped {
 			count = "more than " + count
@@ -346,6 +350,8 @@ func (e *jobExternal) sendTick(ctx context.Context, j *b24v1.ScheduledJob) error
 	switch {
 	case err == nil:
 		at := mtime(e.clock.Now())
+		// Sends are at most once, so this counts each accepted tick once.
+		metrics.CronTickSentAt(e.tick, at.Time)
 		rec := b24v1.TickRecord{ScheduleTime: tick, Outcome: b24v1.TickSent, SentAt: &at}
 		if e.resend != "" {
 			rec.Reason, rec.Message = TickReasonResent, "sent again on request ("+b24v1.ResendAnnotation+")"
