@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 )
@@ -112,21 +110,19 @@ func (w *waitOptions) request(ctx context.Context, typedKind, name, annotation, 
 		return nil
 	}
 
-	var obj *unstructured.Unstructured
-	err = wait.PollUntilContextTimeout(ctx, w.pollInterval(), w.timeout, true, func(ctx context.Context) (bool, error) {
+	obj, err := w.waitFor(ctx, func(ctx context.Context) (*unstructured.Unstructured, bool, error) {
 		got, err := res.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, fmt.Errorf("read %s %s/%s: %w", kind, c.namespace, name, err)
+			return nil, false, fmt.Errorf("read %s %s/%s: %w", kind, c.namespace, name, err)
 		}
-		obj = got
 		handled, _, _ := unstructured.NestedString(got.Object, "status", handledField)
-		return handled == value, nil
+		return got, handled == value, nil
 	})
-	if wait.Interrupted(err) || errors.Is(err, context.DeadlineExceeded) {
-		return notReady("%s: the operator did not handle %s within %s (is it running, and is the object paused?)", ref, annotation, w.timeout)
-	}
 	if err != nil {
 		return err
+	}
+	if obj == nil {
+		return notReady("%s: the operator did not handle %s within %s (is it running, and is the object paused?)", ref, annotation, w.timeout)
 	}
 	return w.report(ref, kind, obj)
 }
@@ -154,4 +150,30 @@ func (w *waitOptions) report(ref, kind string, obj *unstructured.Unstructured) e
 		return notReady("%s is Ready for generation %d, not yet for the current generation %d", ref, gen, obj.GetGeneration())
 	}
 	return nil
+}
+
+// waitFor calls check every poll interval until it reports done, and returns its object; nil
+// and no error when --timeout ran out first. Each read runs with the caller's context, not the
+// deadline's, so a read in flight at the deadline is not mistaken for an API error.
+func (w *waitOptions) waitFor(ctx context.Context, check func(context.Context) (*unstructured.Unstructured, bool, error)) (*unstructured.Unstructured, error) {
+	deadline := time.Now().Add(w.timeout)
+	tick := time.NewTicker(w.pollInterval())
+	defer tick.Stop()
+	for {
+		obj, done, err := check(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return obj, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
