@@ -233,7 +233,7 @@ func Import(ctx context.Context, c *bitrix.Client, namespace, portal string) (*I
 type remoteBot struct {
 	id   int
 	code string
-	name string
+	lang string // the language Command.list answers in (the bot's), for the translations
 	obj  map[string]any
 	cmds []bitrix.CommandV2
 	note []string
@@ -294,9 +294,7 @@ func importV2(ctx context.Context, c *bitrix.Client, res *ImportResult, namespac
 			rb.note = append(rb.note, fmt.Sprintf("its commands could not be read: %v", bc.Err))
 		}
 		rb.cmds = bc.Commands
-		if b.Language != "" {
-			rb.name = b.Language
-		}
+		rb.lang = b.Language
 		rbs = append(rbs, rb)
 	}
 	emit(res, rbs, namespace)
@@ -344,22 +342,22 @@ func emit(res *ImportResult, rbs []*remoteBot, namespace string) {
 	})
 	used := map[string]bool{}
 	for _, rb := range rbs {
-		lang := rb.name
-		rb.name = uniqueName(used, sanitizeName(rb.code), rb.id)
+		botName := uniqueName(used, sanitizeName(rb.code), rb.id)
+		lang := rb.lang
+		if lang == "" {
+			lang = "en"
+		}
 		notes := append([]string{fmt.Sprintf("bot %d, code %q", rb.id, rb.code)}, rb.note...)
-		res.Items = append(res.Items, ImportedObject{Object: manifest("ChatBot", namespace, rb.name, rb.obj), Notes: notes})
+		res.Items = append(res.Items, ImportedObject{Object: manifest("ChatBot", namespace, botName, rb.obj), Notes: notes})
 		cmds := slices.Clone(rb.cmds)
 		slices.SortFunc(cmds, func(a, b bitrix.CommandV2) int { return strings.Compare(a.Command, b.Command) })
 		for _, cmd := range cmds {
-			name := uniqueName(used, sanitizeName(rb.name+"-"+cmd.Command), cmd.ID)
-			if lang == "" {
-				lang = "en"
-			}
+			name := uniqueName(used, sanitizeName(botName+"-"+cmd.Command), cmd.ID)
 			tr := map[string]any{"language": lang}
 			setNonEmpty(tr, "title", cmd.Title)
 			setNonEmpty(tr, "params", cmd.Params)
 			spec := map[string]any{
-				"botRef":           map[string]any{"name": rb.name},
+				"botRef":           map[string]any{"name": botName},
 				"command":          cmd.Command,
 				"common":           cmd.Common,
 				"hidden":           cmd.Hidden,
