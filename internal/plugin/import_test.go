@@ -77,6 +77,9 @@ func TestImport(t *testing.T) {
 		{name: "import_v2_json", setup: v2Bots, args: []string{"--webhook-url", "WEBHOOK", "--client-id", appClientID, "--ca-file", "CAFILE", "--portal-ref", "acme", "-o", "json"}},
 		{name: "import_v1_yaml", sim: []bitrixtest.Option{bitrixtest.WithoutV2()}, setup: v1Bots, args: []string{"--webhook-url", "WEBHOOK", "--client-id", appClientID, "--ca-file", "CAFILE", "--portal-ref", "acme", "-n", "team-a"}},
 		{name: "import_from_cluster", setup: v2Bots, args: []string{"--portal", "import-cluster/acme"}},
+		// The plugin reads the Secret as the user: without the right to, the import stops
+		// before any call to the portal.
+		{name: "import_from_cluster_forbidden_secret", setup: v2Bots, args: []string{"AS-VIEWER", "--portal", "import-cluster/acme"}, wantCode: 1},
 		{name: "import_no_source", args: []string{}, wantCode: 1},
 		{name: "import_both_sources", args: []string{"--portal", "x/y", "--webhook-url", "WEBHOOK", "--client-id", appClientID}, wantCode: 1},
 	}
@@ -101,7 +104,11 @@ func TestImport(t *testing.T) {
 			}
 			srv.ResetCalls()
 
-			args := []string{"import"}
+			var args []string
+			if len(tc.args) > 0 && tc.args[0] == "AS-VIEWER" {
+				args, tc.args = []string{"AS-VIEWER"}, tc.args[1:]
+			}
+			args = append(args, "import")
 			for _, a := range tc.args {
 				args = append(args, strings.NewReplacer("WEBHOOK", hook, "CAFILE", caFile).Replace(a))
 			}
@@ -116,6 +123,9 @@ func TestImport(t *testing.T) {
 			}
 			if strings.Contains(r.stdout+r.stderr, "s3cr3tw3bh00k") {
 				t.Errorf("the webhook URL (a credential) is in the output")
+			}
+			if tc.wantCode != 0 && len(srv.Calls()) != 0 {
+				t.Errorf("a refused import called the portal %d times", len(srv.Calls()))
 			}
 			if tc.wantCode == 0 {
 				if len(srv.Calls()) == 0 {

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
@@ -29,6 +31,8 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files wit
 var (
 	env        *testenv.Env
 	kubeconfig string
+	// viewerKubeconfig is a user who may read Portals but not Secrets.
+	viewerKubeconfig string
 )
 
 // fixedNow is the clock of the annotation values, so the outputs are stable.
@@ -69,7 +73,40 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if viewerKubeconfig, err = viewer(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
+}
+
+// viewer makes a user bound to a ClusterRole that reads the b24ops.io kinds and nothing else.
+func viewer(dir string) (string, error) {
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "b24ops-viewer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"b24ops.io"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "b24ops-viewer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "viewer"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			return "", err
+		}
+	}
+	user, err := env.AddUser(envtest.User{Name: "viewer"}, nil)
+	if err != nil {
+		return "", err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "viewer-kubeconfig")
+	return path, os.WriteFile(path, kc, 0o600)
 }
 
 type result struct {
@@ -88,7 +125,11 @@ func kubectlB24(t *testing.T, ctx context.Context, args ...string) result {
 		PollInterval: 20 * time.Millisecond,
 	}
 	cmd := plugin.NewCommand(o)
-	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	kc := kubeconfig
+	if len(args) > 0 && args[0] == "AS-VIEWER" {
+		kc, args = viewerKubeconfig, args[1:]
+	}
+	cmd.SetArgs(append([]string{"--kubeconfig", kc}, args...))
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintln(&errOut, "error:", err)

@@ -137,6 +137,7 @@ func TestTree(t *testing.T) {
 		{name: "tree_one_portal", args: []string{"tree", "-n", ns, "acme"}},
 		{name: "tree_portal_not_found", args: []string{"tree", "-n", ns, "nope"}, wantCode: 1},
 		{name: "tree_empty_namespace", args: []string{"tree", "-n", other}},
+		{name: "version", args: []string{"version"}},
 		{name: "tree_json", args: []string{"tree", "-n", ns, "acme", "-o", "json"}},
 		// The same namespace once the cluster serves BotCommand: the plugin finds it by discovery.
 		{name: "tree_with_botcommands", args: []string{"tree", "-n", ns, "acme"}, before: func(t *testing.T) {
