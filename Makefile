@@ -100,6 +100,10 @@ build: ## Build the manager and the simulator into bin/.
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 	$(GO) build -o $(BIN)/b24sim ./cmd/b24sim
 
+.PHONY: kubectl-b24
+kubectl-b24: ## Build the kubectl plugin into bin/ (or: go install ./cmd/kubectl-b24).
+	$(GO) build -o $(BIN)/kubectl-b24 ./cmd/kubectl-b24
+
 ##@ Tools (built from the Go module proxy, cached in bin/)
 
 .PHONY: tools
