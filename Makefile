@@ -10,6 +10,9 @@ ROOT      := $(abspath .)
 BIN       := $(ROOT)/bin
 K8S_BIN   := $(BIN)/k8s
 GO        ?= go
+# The toolchain line of go.mod (a patched Go release, fetched through the module proxy) applies
+# even where the local go env says GOTOOLCHAIN=local.
+export GOTOOLCHAIN ?= auto
 
 # Pinned tool versions. Changing one rebuilds that tool on the next run.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -49,7 +52,7 @@ run: envtest-bins ## Start a local control plane, the simulator and the operator
 	$(GO) run ./hack/devenv $(RUN_FLAGS)
 
 .PHONY: test
-test: tools verify-generated vet fmt-check ## Every check and test: generated files, vet, gofmt, unit, envtest, chart.
+test: tools verify-generated vet fmt-check mod-check ## Every check and test: generated files, vet, gofmt, go.mod tidy, unit, envtest, chart.
 	$(GO) test -count=1 -timeout 40m $(TEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecodeResponse -fuzztime $(FUZZTIME) ./internal/bitrix
 	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/metabot
@@ -90,6 +93,10 @@ vet: ## go vet.
 fmt-check: ## Fail when gofmt would change a file.
 	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.run/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: mod-check
+mod-check: ## Fail when `go mod tidy` would change go.mod or go.sum.
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 
 .PHONY: build
 build: ## Build the manager and the simulator into bin/.
