@@ -359,3 +359,54 @@ func plainHTTPListener(t *testing.T) string {
 	}()
 	return l.Addr().String()
 }
+
+// TestOutboundPolicy pins the egress policy: the allow-list is checked on the host the URL
+// names, the address ranges on the address actually dialled, so a name that resolves to a
+// refused address (as a DNS rebinding attack makes it) is refused although the name is
+// allowed. Refusals are terminal and never reach the endpoint.
+func TestOutboundPolicy(t *testing.T) {
+	h := newHostile(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"result":["imbot"]}`) })
+	port := h.Listener.Addr().(*net.TCPAddr).Port
+	byName := fmt.Sprintf("http://localhost:%d/rest/1/%s/", port, webhookCode)
+	cases := []struct {
+		name, url string
+		policy    *outbound.Policy
+		want      string // "" for success
+	}{
+		{"off by default: a loopback portal is called", h.webhook(), nil, ""},
+		{"an allowed name that resolves to loopback is refused on the dialled address", byName,
+			&outbound.Policy{AllowHosts: []string{"localhost"}, DenyPrivate: true}, "localhost resolves to a loopback address"},
+		{"a literal private address is refused", h.webhook(),
+			&outbound.Policy{DenyPrivate: true}, "127.0.0.1 resolves to a loopback address"},
+		{"a host off the allow-list is refused before dialling", h.webhook(),
+			&outbound.Policy{AllowHosts: []string{"*.bitrix24.ru"}}, "127.0.0.1 is not on the allow-list"},
+		{"an allowed host with private ranges permitted is called", byName,
+			&outbound.Policy{AllowHosts: []string{"localhost"}}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.requests.Load()
+			opts := []bitrix.Option{bitrix.WithWebhook(tc.url, clientID), bitrix.WithRetries(fastRetries, time.Millisecond, time.Millisecond)}
+			if tc.policy != nil {
+				opts = append(opts, bitrix.WithOutboundPolicy(tc.policy))
+			}
+			c, err := bitrix.New(opts...)
+			mustNoErr(t, err)
+			_, err = c.Scope(testContext(t))
+			if tc.want == "" {
+				mustNoErr(t, err)
+				return
+			}
+			be := wantCode(t, err, "EGRESS_REFUSED")
+			if !strings.Contains(be.Description, tc.want) || !errors.Is(err, outbound.ErrRefused) {
+				t.Fatalf("description %q, want %q", be.Description, tc.want)
+			}
+			if !bitrix.IsTerminal(err) || bitrix.IsAmbiguous(err) {
+				t.Fatalf("a refusal is terminal and certain: %v", err)
+			}
+			if n := h.requests.Load() - before; n != 0 {
+				t.Fatalf("the endpoint got %d requests", n)
+			}
+		})
+	}
+}

@@ -13,6 +13,9 @@ import (
 	"github.com/b24ops/b24-operator/internal/outbound"
 )
 
+// codeEgressRefused is a call the operator's outbound policy refused (see WithOutboundPolicy).
+const codeEgressRefused = "EGRESS_REFUSED"
+
 // answer is what one HTTP request brought back: a decoded Bitrix answer (res or remote), or
 // the location of a redirect.
 type answer struct {
@@ -92,10 +95,15 @@ func (c *Client) networkError(method string, err error) *Error {
 	if errors.As(err, &ue) {
 		cause = ue.Err
 	}
+	code := codeNetwork
+	if errors.Is(cause, outbound.ErrRefused) {
+		// The operator's own policy: repeating cannot help, only a spec or policy change.
+		code = codeEgressRefused
+	}
 	var op *net.OpError
 	notSent := (errors.As(cause, &op) && op.Op == "dial") || errors.Is(cause, outbound.ErrRefused)
 	return &Error{
-		Code:        codeNetwork,
+		Code:        code,
 		Method:      method,
 		Description: outbound.Describe(cause),
 		Ambiguous:   !notSent,
