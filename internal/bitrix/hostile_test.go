@@ -410,3 +410,30 @@ func TestOutboundPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileResultsEchoNoSecret: a result of the wrong shape is reported without quoting it,
+// since it may echo the webhook code.
+func TestHostileResultsEchoNoSecret(t *testing.T) {
+	for _, body := range []string{`{"result":"` + webhookCode + `"}`, `{"result":{"` + webhookCode + `":1}}`, `{"result":[{"ID":"` + webhookCode + `"}]}`} {
+		h := newHostile(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
+		c := hostileClient(t, h)
+		ctx := testContext(t)
+		_, err1 := c.Register(ctx, botParams("support"))
+		_, err2 := c.BotList(ctx)
+		_, err3 := c.Scope(ctx)
+		failed := 0
+		for _, err := range []error{err1, err2, err3} {
+			if err == nil {
+				continue
+			}
+			failed++
+			wantCode(t, err, "INVALID_RESPONSE")
+			if strings.Contains(err.Error(), webhookCode[:8]) {
+				t.Fatalf("error %q quotes the result", err)
+			}
+		}
+		if failed == 0 {
+			t.Fatalf("no call failed on %s", body)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package bitrix
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -135,4 +136,22 @@ func remoteCode(code string) string {
 func (c *Client) sanitizeRemote(e *Error) {
 	e.Code = remoteCode(c.secrets.redact(e.Code))
 	e.Description = c.remoteText(e.Description)
+}
+
+// describeDecode says why a result did not decode without quoting it: the result is the
+// remote side's text and may echo anything (the webhook code included). Only what the client
+// itself knows (the field and the type it expected) is named.
+func describeDecode(err error) string {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("field %s is not a %s", typ.Field, typ.Type)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("the result is not a %s", typ.Type)
+	case errors.As(err, &syn):
+		return "the result is not valid JSON"
+	default:
+		return "the result does not have the documented shape"
+	}
 }
