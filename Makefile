@@ -10,6 +10,9 @@ ROOT      := $(abspath .)
 BIN       := $(ROOT)/bin
 K8S_BIN   := $(BIN)/k8s
 GO        ?= go
+# The toolchain line of go.mod (a patched Go release, fetched through the module proxy) applies
+# even where the local go env says GOTOOLCHAIN=local.
+export GOTOOLCHAIN ?= auto
 
 # Pinned tool versions. Changing one rebuilds that tool on the next run.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -18,6 +21,10 @@ KUBECONFORM_VERSION      ?= v0.7.0
 KUBE_SCORE_VERSION       ?= v1.20.0
 # promtool (Prometheus v3) for the chart's alert unit tests: the Go module version of Prometheus.
 PROMTOOL_VERSION         ?= v0.316.0
+GOVULNCHECK_VERSION      ?= v1.9.0
+# The Go vulnerability database is built offline from the golang.org/x/vulndb module (its
+# data/osv reports, indexed by the module's own cmd/indexdb): move this pin to refresh it.
+VULNDB_VERSION           ?= v0.0.0-20261105234957-e22db6528018
 # The control plane for envtest and `make run` (kube-apiserver, etcd, kube-controller-manager)
 # is pinned in hack/tools/envtest/go.mod.
 ENVTEST_MOD := hack/tools/envtest/go.mod
@@ -32,6 +39,9 @@ HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 KUBE_SCORE     := $(BIN)/kube-score-$(KUBE_SCORE_VERSION)
 PROMTOOL       := $(BIN)/promtool-$(PROMTOOL_VERSION)
+GOVULNCHECK    := $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
+VULNDB_INDEXDB := $(BIN)/vulndb-indexdb-$(VULNDB_VERSION)
+VULNDB         := $(BIN)/vulndb-$(VULNDB_VERSION)
 
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export HELM_BIN := $(HELM)
@@ -53,7 +63,7 @@ run: envtest-bins ## Start a local control plane, the simulator and the operator
 	$(GO) run ./hack/devenv $(RUN_FLAGS)
 
 .PHONY: test
-test: tools verify-generated vet fmt-check ## Every check and test: generated files, vet, gofmt, unit, envtest, chart.
+test: tools verify-generated vet fmt-check mod-check vulncheck ## Every check and test: generated files, vet, gofmt, go.mod tidy, govulncheck, unit, envtest, chart.
 	$(GO) test -count=1 -timeout 40m $(TEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecodeResponse -fuzztime $(FUZZTIME) ./internal/bitrix
 	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/metabot
@@ -94,6 +104,14 @@ vet: ## go vet.
 fmt-check: ## Fail when gofmt would change a file.
 	@out=$$(find . -name '*.go' -not -path './bin/*' -not -path './.run/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: mod-check
+mod-check: ## Fail when `go mod tidy` would change go.mod or go.sum.
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck against the vulnerability database pinned above (offline).
+	$(GOVULNCHECK) -db file://$(VULNDB) ./...
 
 .PHONY: build
 build: ## Build the manager and the simulator into bin/.
@@ -140,6 +158,19 @@ $(KUBE_SCORE):
 $(PROMTOOL):
 	GOBIN=$(BIN)/.gobin $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 	mv $(BIN)/.gobin/promtool $@
+$(GOVULNCHECK):
+	GOBIN=$(BIN)/.gobin $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	mv $(BIN)/.gobin/govulncheck $@
+
+$(VULNDB_INDEXDB):
+	GOBIN=$(BIN)/.gobin $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+	mv $(BIN)/.gobin/indexdb $@
+
+# Outside any module (cd /), so that downloading x/vulndb never touches go.sum.
+$(VULNDB)/index/db.json: | $(VULNDB_INDEXDB)
+	src=$$(cd / && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | awk -F'"' '$$2 == "Dir" {print $$4}'); \
+	test -d "$$src/data/osv" || { echo "no data/osv in golang.org/x/vulndb@$(VULNDB_VERSION)"; exit 1; }; \
+	rm -rf $(VULNDB).tmp && $(VULNDB_INDEXDB) -vulns "$$src/data/osv" -out $(VULNDB).tmp && rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the cached control plane).

@@ -76,6 +76,8 @@ func main() {
 	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
 	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	var egress outboundFlags
+	egress.bind(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -87,6 +89,10 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
+	if err := egress.apply(); err != nil {
+		log.Error(err, "invalid outbound settings")
+		os.Exit(2)
+	}
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
 

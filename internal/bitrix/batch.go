@@ -114,7 +114,7 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand, halt bool) (Bat
 		return BatchResult{}, decodeError("batch", err)
 	}
 	for _, e := range res.Errors {
-		e.Description = c.secrets.redact(e.Description)
+		c.sanitizeRemote(e)
 		if e.Is(ErrOperationTimeLimit) && e.Method != "" {
 			// The limit is per method, batch or not: pause single calls of it too.
 			e.RetryAfter = c.pause(e.Method, res.resetAt[e.key])

@@ -233,5 +233,5 @@ func propertiesParams(p BotProperties) params {
 
 // decodeError reports a result that does not have the documented shape.
 func decodeError(method string, err error) *Error {
-	return &Error{Code: codeInvalidResponse, Method: method, Description: "unexpected result: " + err.Error()}
+	return &Error{Code: codeInvalidResponse, Method: method, Description: "unexpected result: " + describeDecode(err), cause: err}
 }

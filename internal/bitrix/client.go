@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/b24ops/b24-operator/internal/outbound"
 )
 
 // Client calls the Bitrix24 REST API as one application on one portal. It is safe for
@@ -36,19 +36,19 @@ type Client struct {
 	requestTimeout time.Duration
 	defaultPause   time.Duration
 	secrets        *redactor
+	// maxResponseBytes caps one answer; budget bounds the answer bytes of all clients at once.
+	maxResponseBytes int64
+	budget           *outbound.Budget
 
 	mu     sync.Mutex
 	base   url.URL              // scheme, host and the path that methods are appended to
 	paused map[string]time.Time // method -> end of its OPERATION_TIME_LIMIT pause
 }
 
-// maxBodyBytes bounds a response body; Bitrix answers are small, an HTML error page too.
-const maxBodyBytes = 32 << 20
-
 // New builds a Client. Exactly one of WithWebhook and WithOAuth is required.
 func New(opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
+	for _, o := range slices.Concat(processDefaults(), opts) {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
@@ -64,6 +64,9 @@ func New(opts ...Option) (*Client, error) {
 		defaultPause:   cfg.defaultPause,
 		secrets:        &redactor{},
 		paused:         map[string]time.Time{},
+
+		maxResponseBytes: cfg.maxResponseBytes,
+		budget:           cfg.budget,
 	}
 	if cfg.webhook != nil {
 		base, code, err := parseWebhookURL(cfg.webhook.url)
@@ -89,7 +92,7 @@ func New(opts ...Option) (*Client, error) {
 		c.secrets.addFixed(cfg.oauth.clientSecret)
 		c.secrets.addTokens(cfg.oauth.tokens.AccessToken, cfg.oauth.tokens.RefreshToken)
 	}
-	hc, err := buildHTTPClient(cfg.httpClient, cfg.caPEM)
+	hc, err := buildHTTPClient(cfg.httpClient, cfg.caPEM, cfg.policy)
 	if err != nil {
 		return nil, err
 	}
@@ -132,14 +135,15 @@ func parseWebhookURL(raw string) (*url.URL, string, error) {
 	return u, parts[len(parts)-1], nil
 }
 
-func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
+func buildHTTPClient(given *http.Client, caPEM []byte, policy *outbound.Policy) (*http.Client, error) {
 	hc := &http.Client{}
 	if given != nil {
 		cp := *given
 		hc = &cp
 	}
-	// A 301/302 turns Go's POST into a GET without a body; the client follows a portal's
-	// domain change itself (see rebase).
+	// A 301/302 turns Go's POST into a GET without a body, and a redirect to another host
+	// would carry the webhook code or the token there: the client decides itself (see
+	// redirectTarget).
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Transport == nil {
 		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
@@ -152,19 +156,32 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 		tr.MaxIdleConnsPerHost = 32
 		hc.Transport = tr
 	}
-	if len(caPEM) == 0 {
-		return hc, nil
+	if len(caPEM) > 0 {
+		if err := trustCA(hc, caPEM); err != nil {
+			return nil, err
+		}
 	}
+	if policy.Active() {
+		tr, ok := hc.Transport.(*http.Transport)
+		if !ok {
+			return nil, errors.New("bitrix24: WithOutboundPolicy needs an *http.Transport in WithHTTPClient")
+		}
+		hc.Transport = policy.Transport(tr.Clone())
+	}
+	return hc, nil
+}
+
+func trustCA(hc *http.Client, caPEM []byte) error {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("bitrix24: the CA bundle holds no PEM certificate")
+		return errors.New("bitrix24: the CA bundle holds no PEM certificate")
 	}
 	tr, ok := hc.Transport.(*http.Transport)
 	if !ok {
-		return nil, errors.New("bitrix24: WithCABundle needs an *http.Transport in WithHTTPClient")
+		return errors.New("bitrix24: WithCABundle needs an *http.Transport in WithHTTPClient")
 	}
 	tr = tr.Clone()
 	if tr.TLSClientConfig == nil {
@@ -172,15 +189,15 @@ func buildHTTPClient(given *http.Client, caPEM []byte) (*http.Client, error) {
 	}
 	tr.TLSClientConfig.RootCAs = pool
 	hc.Transport = tr
-	return hc, nil
+	return nil
 }
 
 // CloseIdleConnections closes the client's idle connections; call it when the client is
 // dropped (its Portal was deleted or its credentials changed).
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
-// Endpoint returns the portal's current scheme and host (https://portal), which changes when
-// the portal answered a redirect to a new domain. It never contains the webhook path.
+// Endpoint returns the portal's current scheme and host (https://portal); the scheme changes
+// when the portal redirected from http to https. It never contains the webhook path.
 func (c *Client) Endpoint() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -195,8 +212,8 @@ func (c *Client) endpoint(method string) string {
 	return u.String()
 }
 
-// rebase moves the client to the host of a redirect's location: Bitrix answers 301/302 for a
-// portal whose domain changed, and every later call should go to the new one directly.
+// rebase moves the client to the scheme of a redirect's location on the same host (see
+// redirectTarget), so every later call goes there directly.
 func (c *Client) rebase(loc *url.URL) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -249,15 +266,17 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 		if err != nil {
 			return nil, fmt.Errorf("bitrix24 %s: encode request: %w", method, err)
 		}
-		status, respBody, loc, err := c.roundTrip(ctx, method, body)
+		ans, err := c.roundTrip(ctx, method, body)
+		status, loc := ans.status, ans.loc
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) { // context cancelled or limiter wait impossible
 				return nil, err
 			}
 			c.countRequest(method, e)
-			// A failed dial never reached Bitrix: repeating is safe for every call.
-			if (!e.Ambiguous || s == idempotent) && retries < c.maxRetries {
+			// A failed dial never reached Bitrix: repeating is safe for every call. An answer
+			// too large or a redirect to another host is a verdict: never repeated.
+			if classify(e).retryable && (!e.Ambiguous || s == idempotent) && retries < c.maxRetries {
 				uncertain = uncertain || e.Ambiguous
 				if err := c.backoff(ctx, method, retries); err != nil {
 					return nil, err
@@ -282,13 +301,13 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 			redirected = true
 			continue
 		}
-		res, e := decodeResponse(status, respBody)
+		res, e := ans.res, ans.remote
 		c.countRequest(method, e)
 		if e == nil {
 			return res.Result, nil
 		}
 		e.Method = method
-		e.Description = c.secrets.redact(e.Description)
+		c.sanitizeRemote(e)
 		switch {
 		case c.oauth != nil && !refreshed && e.Is(ErrExpiredToken):
 			// Refused before running, so the retry is safe for every method.
@@ -357,25 +376,25 @@ func (c *Client) encodeBody(method string, p params, token string) ([]byte, erro
 	return json.Marshal(body)
 }
 
-// roundTrip sends one request after waiting on the limiter. It returns the status and body, or
-// the redirect location, or an *Error for a transport failure (its URL stripped), or a context
-// error.
-func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (int, []byte, *url.URL, error) {
+// roundTrip sends one request after waiting on the limiter. It returns the decoded answer, or
+// the redirect location, or an *Error for a transport failure (its URL stripped) or an
+// unacceptable answer (too large, a redirect to another host), or a context error.
+func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (answer, error) {
 	start := time.Now()
 	err := c.limiter.Wait(ctx)
 	limiterWaitSeconds.WithLabelValues(c.portal).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, nil, ctxError(method, ctx.Err())
+			return answer{}, ctxError(method, ctx.Err())
 		}
 		// rate.Limiter refuses to wait past the context's deadline.
-		return 0, nil, nil, fmt.Errorf("bitrix24 %s: waiting for the rate limiter would pass the deadline: %w", method, context.DeadlineExceeded)
+		return answer{}, fmt.Errorf("bitrix24 %s: waiting for the rate limiter would pass the deadline: %w", method, context.DeadlineExceeded)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint(method), bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, &Error{Code: codeNetwork, Method: method, Description: "cannot build the request"}
+		return answer{}, &Error{Code: codeNetwork, Method: method, Description: "cannot build the request"}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -383,47 +402,26 @@ func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (int
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, nil, ctxError(method, ctx.Err())
+			return answer{}, ctxError(method, ctx.Err())
 		}
-		return 0, nil, nil, c.networkError(method, err)
+		return answer{}, c.networkError(method, err)
 	}
+	// The body is closed unread beyond what was decoded: draining a hostile answer would cost
+	// as much as reading it, and the connection is cheap to replace.
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
-		loc, err := resp.Location()
+		loc, err := c.redirectTarget(method, resp)
 		if err != nil {
-			return resp.StatusCode, nil, nil, &Error{Code: codeTooManyRedirect, Method: method, HTTPStatus: resp.StatusCode, Description: "redirect without a location"}
+			return answer{status: resp.StatusCode}, err
 		}
-		return resp.StatusCode, nil, loc, nil
+		return answer{status: resp.StatusCode, loc: loc}, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, nil, ctxError(method, ctx.Err())
-		}
-		return 0, nil, nil, c.networkError(method, err)
+	ans, err := c.readAnswer(rctx, method, resp)
+	if err != nil && ctx.Err() != nil {
+		return answer{}, ctxError(method, ctx.Err())
 	}
-	return resp.StatusCode, b, nil, nil
-}
-
-// networkError wraps a transport failure without its URL (it holds the webhook code) and
-// decides whether the request may have reached Bitrix.
-func (c *Client) networkError(method string, err error) *Error {
-	cause := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		cause = ue.Err
-	}
-	var op *net.OpError
-	notSent := errors.As(cause, &op) && op.Op == "dial"
-	return &Error{
-		Code:        codeNetwork,
-		Method:      method,
-		Description: c.secrets.redact(cause.Error()),
-		Ambiguous:   !notSent,
-		cause:       cause,
-	}
+	return ans, err
 }
 
 func ctxError(method string, err error) error {

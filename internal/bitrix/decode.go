@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -33,9 +34,21 @@ type rawEnvelope struct {
 // and tolerates anything a proxy may put in front of Bitrix: HTML or empty 5xx bodies,
 // truncated JSON, an `error` that is not a string.
 func decodeResponse(status int, body []byte) (response, *Error) {
+	res, e, err := decodeStream(status, bytes.NewReader(body))
+	if err != nil { // reading a byte slice cannot fail; keep the contract anyway
+		return response{}, &Error{Code: codeInvalidResponse, Description: "unreadable body", HTTPStatus: status}
+	}
+	return res, e
+}
+
+// decodeStream is decodeResponse reading the body as it arrives. The error is a failure to
+// read the body (transport, context, *outbound.TooLargeError), not a Bitrix answer.
+func decodeStream(status int, r io.Reader) (response, *Error, error) {
 	var env rawEnvelope
-	trimmed := bytes.TrimSpace(body)
-	jsonErr := json.Unmarshal(trimmed, &env)
+	what, jsonErr, readErr := decodeJSON(r, &env)
+	if readErr != nil {
+		return response{}, nil, readErr
+	}
 	if jsonErr == nil {
 		ti := decodeTime(env.Time)
 		if code := jsonString(env.Error); code != "" {
@@ -44,40 +57,25 @@ func decodeResponse(status int, body []byte) (response, *Error) {
 				Description: jsonString(env.ErrorDescription),
 				HTTPStatus:  status,
 				RetryAfter:  retryAfterFrom(code, ti),
-			}
+			}, nil
 		}
 		if status >= 200 && status < 300 && env.Result != nil {
-			return response{Result: env.Result, Time: ti}, nil
+			return response{Result: env.Result, Time: ti}, nil, nil
 		}
 	}
 	if status < 200 || status >= 300 {
 		// 5xx from a proxy (HTML), an empty body, or a JSON body without a Bitrix error.
 		return response{}, &Error{
 			Code:        fmt.Sprintf("HTTP_%d", status),
-			Description: describeBody(trimmed),
+			Description: what,
 			HTTPStatus:  status,
-		}
+		}, nil
 	}
 	return response{}, &Error{
 		Code:        codeInvalidResponse,
-		Description: "the response is not a Bitrix24 answer: " + describeBody(trimmed),
+		Description: "the response is not a Bitrix24 answer: " + what,
 		HTTPStatus:  status,
-	}
-}
-
-// describeBody says what kind of body came back without quoting it: an HTML error page can
-// be large and may echo the request path, which holds the webhook code.
-func describeBody(b []byte) string {
-	switch {
-	case len(b) == 0:
-		return "empty body"
-	case b[0] == '<':
-		return "HTML body"
-	case b[0] == '{' || b[0] == '[':
-		return "JSON body without result"
-	default:
-		return "non-JSON body"
-	}
+	}, nil
 }
 
 func retryAfterFrom(code string, ti timeInfo) time.Duration {

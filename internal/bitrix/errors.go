@@ -198,6 +198,8 @@ var classes = map[string]errClass{
 	"LEAVE_OWNER_FORBIDDEN": {}, "TITLE_EMPTY": {}, "USER_ID_EMPTY": {},
 	"ERROR_METHOD_NOT_FOUND": {}, "ERROR_BATCH_LENGTH_EXCEEDED": {},
 	"ERROR_BATCH_METHOD_NOT_ALLOWED": {}, codeTooManyRedirect: {},
+	codeResponseTooLarge: {}, // a broken or hostile endpoint: repeating reads the same flood
+	codeEgressRefused:    {}, // the operator's outbound policy: only a spec or policy change helps
 }
 
 func classify(e *Error) errClass {

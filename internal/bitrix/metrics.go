@@ -3,6 +3,7 @@ package bitrix
 import (
 	"errors"
 	"regexp"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -55,8 +56,21 @@ func outcomeLabel(err error) string {
 	if err == nil {
 		return "success"
 	}
-	if e, ok := asError(err); ok && labelSafe.MatchString(e.Code) {
+	if e, ok := asError(err); ok && knownOutcome(e.Code) {
 		return e.Code
 	}
 	return "other"
+}
+
+var httpCode = regexp.MustCompile(`^HTTP_[1-5][0-9][0-9]$`)
+
+// knownOutcome bounds the outcome label: a hostile endpoint can answer any `error` it likes
+// (a token, one new code per request), so only the codes the client knows, and HTTP_nnn,
+// become label values.
+func knownOutcome(code string) bool {
+	if httpCode.MatchString(code) {
+		return true
+	}
+	_, ok := classes[strings.ToUpper(code)]
+	return ok
 }

@@ -3,14 +3,16 @@ package bitrix
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/b24ops/b24-operator/internal/outbound"
 )
 
 // Tokens are an OAuth application's credentials on one portal.
@@ -209,22 +211,41 @@ func (c *Client) fetchTokens(ctx context.Context, method, refreshToken string) (
 		return Tokens{}, e
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
-	if err != nil {
-		e := c.networkError(method, err)
-		e.Ambiguous = false
+	fail := func(e *Error) (Tokens, error) {
+		e.Ambiguous = false // the API call itself did not run
 		e.Description = "refreshing the access token: " + e.Description
 		return Tokens{}, e
 	}
+	if resp.ContentLength > c.maxResponseBytes {
+		return fail(&Error{Code: codeResponseTooLarge, Method: method, HTTPStatus: resp.StatusCode,
+			Description: (&outbound.TooLargeError{Limit: c.maxResponseBytes}).Error()})
+	}
+	if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Never followed: the query carries the client secret and the refresh token.
+		return fail(&Error{Code: codeTooManyRedirect, Method: method, HTTPStatus: resp.StatusCode,
+			Description: fmt.Sprintf("the token endpoint moved to %s; update the token URL (redirects are not followed)", safeHost(loc.Host))})
+	}
+	release, err := c.budget.Acquire(ctx, outbound.Share(resp.ContentLength, c.maxResponseBytes))
+	if err != nil {
+		return Tokens{}, ctxError(method, err)
+	}
+	defer release()
 	var tr tokenResponse
-	jsonErr := json.Unmarshal(body, &tr)
+	what, jsonErr, readErr := decodeJSON(outbound.LimitReader(resp.Body, c.maxResponseBytes), &tr)
+	var tl *outbound.TooLargeError
+	switch {
+	case errors.As(readErr, &tl):
+		return fail(&Error{Code: codeResponseTooLarge, Method: method, HTTPStatus: resp.StatusCode, Description: tl.Error()})
+	case readErr != nil:
+		return fail(c.networkError(method, readErr))
+	}
 	if jsonErr == nil {
 		if code := jsonString(tr.Error); code != "" {
 			return Tokens{}, &Error{
-				Code:        code,
+				Code:        remoteCode(c.secrets.redact(code)),
 				Method:      method,
 				HTTPStatus:  resp.StatusCode,
-				Description: "refreshing the access token: " + c.secrets.redact(jsonString(tr.ErrorDescription)),
+				Description: "refreshing the access token: " + c.remoteText(jsonString(tr.ErrorDescription)),
 			}
 		}
 	}
@@ -234,7 +255,7 @@ func (c *Client) fetchTokens(ctx context.Context, method, refreshToken string) (
 			code = fmt.Sprintf("HTTP_%d", resp.StatusCode)
 		}
 		return Tokens{}, &Error{Code: code, Method: method, HTTPStatus: resp.StatusCode,
-			Description: "refreshing the access token: " + describeBody(body)}
+			Description: "refreshing the access token: " + what}
 	}
 	t := Tokens{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken}
 	if exp, ok := jsonNumber(tr.Expires); ok && exp > 0 {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/b24ops/b24-operator/internal/outbound"
 )
 
 // Option configures a Client. Defaults live in defaultConfig, in one place.
@@ -27,6 +29,10 @@ type config struct {
 	maxBackoff     time.Duration
 	requestTimeout time.Duration
 	defaultPause   time.Duration
+
+	maxResponseBytes int64
+	budget           *outbound.Budget
+	policy           *outbound.Policy
 }
 
 type webhookConfig struct {
@@ -60,6 +66,9 @@ func defaultConfig() config {
 		// When a 429 OPERATION_TIME_LIMIT carries no operating_reset_at, pause the method this
 		// long (the accounting window is 10 minutes).
 		defaultPause: time.Minute,
+
+		maxResponseBytes: DefaultMaxResponseBytes,
+		budget:           defaultBudget,
 	}
 }
 

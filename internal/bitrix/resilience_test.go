@@ -244,17 +244,24 @@ func TestRetries(t *testing.T) {
 }
 
 func TestRedirect(t *testing.T) {
-	t.Run("a portal whose domain changed is followed once and the client stays on the new host", func(t *testing.T) {
+	t.Run("a portal whose domain changed is not followed: the error names the new host", func(t *testing.T) {
 		e := newEnv(t, nil)
 		newURL := e.srv.MoveDomain()
+		before := len(e.srv.Calls())
 		_, err := e.c.Scope(e.ctx)
-		mustNoErr(t, err)
-		if got := e.c.Endpoint(); got != newURL {
-			t.Fatalf("Endpoint = %s, want %s", got, newURL)
+		be := wantCode(t, err, "REDIRECT_ERROR")
+		newHost := strings.TrimPrefix(newURL, "https://")
+		if !strings.Contains(be.Error(), "the portal moved to "+newHost) || !strings.Contains(be.Error(), "spec.url") {
+			t.Fatalf("error %q does not tell the user where the portal moved", be)
 		}
-		id := mustRegister(t, e, "support") // POST body survives: not replayed as a GET
-		if len(e.srv.Bots()) != 1 || e.srv.Bots()[0].ID != id {
-			t.Fatalf("bots = %+v", e.srv.Bots())
+		if !bitrix.IsTerminal(err) {
+			t.Fatalf("a move needs a spec change, so it is terminal: %v", err)
+		}
+		if got := e.c.Endpoint(); got == newURL {
+			t.Fatalf("the client moved to %s", got)
+		}
+		if n := len(e.srv.Calls()) - before; n != 0 {
+			t.Fatalf("the new host received %d calls; the webhook code would have gone there", n)
 		}
 	})
 	t.Run("a second redirect within one call is an error", func(t *testing.T) {

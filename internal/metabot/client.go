@@ -9,17 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/b24ops/b24-operator/internal/outbound"
 )
 
 // Defaults, kept in one place.
@@ -32,9 +33,10 @@ const (
 	// DefaultTimeout bounds one Schedule call, from sending to the end of the response.
 	DefaultTimeout = 30 * time.Second
 
-	// maxBodyBytes caps how much of a response is read and kept.
-	maxBodyBytes = 64 << 10
-	userAgent    = "b24-operator-metabot"
+	// DefaultMaxResponseBytes caps how much of a response is read and kept: Metabot's answers
+	// are small, and only the status decides the outcome.
+	DefaultMaxResponseBytes = 64 << 10
+	userAgent               = "b24-operator-metabot"
 )
 
 // ErrConfig is wrapped by every error New returns.
@@ -73,6 +75,7 @@ type Client struct {
 	limiter  *rate.Limiter
 	timeout  time.Duration
 	label    string
+	maxBody  int64
 }
 
 // Option configures a Client.
@@ -85,6 +88,8 @@ type options struct {
 	limiter    *rate.Limiter
 	timeout    time.Duration
 	label      string
+	maxBody    int64
+	policy     *outbound.Policy
 }
 
 // WithAPIPath sets the API root under the base URL (default DefaultAPIPath). "" puts the API
@@ -121,8 +126,8 @@ func WithLabel(label string) Option { return func(o *options) { o.label = label 
 // New returns a client for bot botID at baseURL ("" means DefaultBaseURL) using token, the
 // Bearer token of an API user of the bot.
 func New(baseURL string, botID int64, token string, opts ...Option) (*Client, error) {
-	o := options{apiPath: DefaultAPIPath, timeout: DefaultTimeout, label: strconv.FormatInt(botID, 10)}
-	for _, opt := range opts {
+	o := options{apiPath: DefaultAPIPath, timeout: DefaultTimeout, label: strconv.FormatInt(botID, 10), maxBody: DefaultMaxResponseBytes}
+	for _, opt := range slices.Concat(processDefaults(), opts) {
 		opt(&o)
 	}
 	if botID <= 0 {
@@ -130,6 +135,12 @@ func New(baseURL string, botID int64, token string, opts ...Option) (*Client, er
 	}
 	if err := checkToken(token); err != nil {
 		return nil, err
+	}
+	if o.maxBody < 1<<10 {
+		return nil, fmt.Errorf("%w: the response cap must be at least 1 KiB", ErrConfig)
+	}
+	if err := o.policy.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("%w: negative timeout", ErrConfig)
@@ -142,6 +153,13 @@ func New(baseURL string, botID int64, token string, opts ...Option) (*Client, er
 	if err != nil {
 		return nil, err
 	}
+	if o.policy.Active() {
+		tr, ok := hc.Transport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("%w: an outbound policy needs an *http.Transport, not %T", ErrConfig, hc.Transport)
+		}
+		hc.Transport = o.policy.Transport(tr.Clone())
+	}
 	return &Client{
 		endpoint: endpoint,
 		token:    token,
@@ -149,6 +167,7 @@ func New(baseURL string, botID int64, token string, opts ...Option) (*Client, er
 		limiter:  o.limiter,
 		timeout:  o.timeout,
 		label:    o.label,
+		maxBody:  o.maxBody,
 	}, nil
 }
 
@@ -247,7 +266,11 @@ func (c *Client) Schedule(ctx context.Context, job Job) (Result, error) {
 		return Result{}, c.count(&Error{Kind: Definite, Message: "not sent: " + describe(err), Err: err})
 	}
 	if err := c.wait(ctx); err != nil {
-		return Result{}, c.count(&Error{Kind: Definite, Message: "not sent: rate limiter: " + describe(err), Err: err})
+		msg := "waiting would pass the deadline" // rate.Limiter refuses a wait it cannot finish in time
+		if ctx.Err() != nil {
+			msg = describe(ctx.Err())
+		}
+		return Result{}, c.count(&Error{Kind: Definite, Message: "not sent: rate limiter: " + msg, Err: err})
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -281,8 +304,9 @@ func (c *Client) Schedule(ctx context.Context, job Job) (Result, error) {
 		return Result{}, c.count(transportError(err, wrote.Load()))
 	}
 	defer resp.Body.Close()
-	// The status decides the outcome; a failure to read the rest of the body changes nothing.
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	// The status decides the outcome; a failure to read the rest of the body changes nothing,
+	// and whatever comes past the cap is not read at all.
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, c.maxBody))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		c.countAccepted()
 		return Result{StatusCode: resp.StatusCode, AcceptedAt: time.Now(), Body: data}, nil
@@ -295,7 +319,7 @@ func (c *Client) Schedule(ctx context.Context, job Job) (Result, error) {
 		Body:       data,
 	}
 	if e.Kind == Permanent && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		e.Message = "redirect not followed; check the Metabot URL"
+		e.Message = redirectMessage(resp, c.endpoint)
 	}
 	return Result{}, c.count(e)
 }
@@ -317,6 +341,10 @@ func transportError(err error, wrote bool) *Error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	if errors.Is(err, outbound.ErrRefused) {
+		// The operator's own egress policy: nothing was sent, and repeating cannot help.
+		return &Error{Kind: Permanent, Message: "not sent: " + describe(err), Err: err}
+	}
 	if !wrote {
 		// Dial, DNS, TLS handshake, or the context ended before the request was written:
 		// Metabot cannot have seen the job.
@@ -326,42 +354,6 @@ func transportError(err error, wrote bool) *Error {
 }
 
 // describe turns a transport error into a short message that stays the same from one
-// attempt to the next (no ephemeral ports), so it can go into a Kubernetes condition.
-func describe(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out"
-	case errors.Is(err, context.Canceled):
-		return "cancelled"
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "DNS lookup of " + dnsErr.Name + " failed: " + dnsErr.Err
-	}
-	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
-		return "TLS: " + certErr.Err.Error()
-	}
-	var recErr tls.RecordHeaderError
-	if errors.As(err, &recErr) {
-		return "TLS handshake: the server did not answer with TLS"
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return "timed out"
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Err != nil {
-		// OpError's own message holds both addresses, one of them an ephemeral port. A
-		// syscall error already names its operation ("connect: connection refused").
-		var sysErr *os.SyscallError
-		if errors.As(opErr.Err, &sysErr) {
-			return sysErr.Error()
-		}
-		return opErr.Op + ": " + opErr.Err.Error()
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "connection closed without a response"
-	}
-	return err.Error()
-}
+// attempt to the next and names no address, port or certificate (outbound.Describe's fixed
+// vocabulary), so it can go into a Kubernetes condition.
+func describe(err error) string { return outbound.Describe(err) }

@@ -71,7 +71,7 @@ type Error struct {
 	// Message is a short description: the reason from Metabot's error body when it had one,
 	// or what failed locally.
 	Message string
-	// Body holds up to maxBodyBytes of the response body for debugging. It is never part of
+	// Body holds up to the client's response cap of the response body for debugging. It is never part of
 	// Error() and should not be logged: Metabot may echo request data.
 	Body []byte
 	// Err is the underlying cause (a context, network or TLS error), if any.
@@ -94,7 +94,7 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(e.Message)
 	if e.Message == "" && e.Err != nil {
-		b.WriteString(e.Err.Error())
+		b.WriteString(describe(e.Err))
 	}
 	fmt.Fprintf(&b, " (%s)", e.Kind)
 	return b.String()
