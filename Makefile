@@ -96,6 +96,23 @@ build: ## Build the manager and the simulator into bin/.
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 	$(GO) build -o $(BIN)/b24sim ./cmd/b24sim
 
+##@ Release
+
+# The version of a release is the chart's appVersion; images are named $(REGISTRY)/<name>:$(VERSION).
+VERSION   ?= $(shell awk '$$1 == "appVersion:" {gsub(/"/, "", $$2); print $$2}' charts/b24-operator/Chart.yaml)
+REGISTRY  ?= ghcr.io/b24ops
+PLATFORMS ?= linux/amd64,linux/arm64
+OUT       ?= $(ROOT)/out
+# Every file in an image carries the commit's time, so a commit always gives the same digests.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+
+.PHONY: image
+image: ## Build the manager and b24sim images (linux/amd64+arm64, no container engine) into out/image, twice, checking the digests match.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image -out $(OUT)/image -registry $(REGISTRY) \
+		-tag $(VERSION) -platforms $(PLATFORMS) -revision "$(IMAGE_REVISION)" \
+		b24-operator=./cmd/manager b24sim=./cmd/b24sim
+
 ##@ Tools (built from the Go module proxy, cached in bin/)
 
 .PHONY: tools

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	// CA roots for real portals and Metabot endpoints in an image with no /etc/ssl: used only
+	// when the system has none.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
