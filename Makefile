@@ -16,6 +16,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION             ?= v3.22.0
 KUBECONFORM_VERSION      ?= v0.7.0
 KUBE_SCORE_VERSION       ?= v1.20.0
+ACTIONLINT_VERSION       ?= v1.7.12
 # The control plane for envtest and `make run` (kube-apiserver, etcd, kube-controller-manager)
 # is pinned in hack/tools/envtest/go.mod.
 ENVTEST_MOD := hack/tools/envtest/go.mod
@@ -29,11 +30,13 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM           := $(BIN)/helm-$(HELM_VERSION)
 KUBECONFORM    := $(BIN)/kubeconform-$(KUBECONFORM_VERSION)
 KUBE_SCORE     := $(BIN)/kube-score-$(KUBE_SCORE_VERSION)
+ACTIONLINT     := $(BIN)/actionlint-$(ACTIONLINT_VERSION)
 
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 export HELM_BIN := $(HELM)
 export KUBECONFORM_BIN := $(KUBECONFORM)
 export KUBE_SCORE_BIN := $(KUBE_SCORE)
+export ACTIONLINT_BIN := $(ACTIONLINT)
 
 TEST_FLAGS ?=
 FUZZTIME   ?= 10s
@@ -113,10 +116,18 @@ image: ## Build the manager and b24sim images (linux/amd64+arm64, no container e
 		-tag $(VERSION) -platforms $(PLATFORMS) -revision "$(IMAGE_REVISION)" \
 		b24-operator=./cmd/manager b24sim=./cmd/b24sim
 
+.PHONY: install-yaml
+install-yaml: $(HELM) ## Render out/install.yaml (namespace, CRDs and operator) from the chart with default values.
+	@mkdir -p $(OUT)
+	{ printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b24-operator-system\n'; \
+	  $(HELM) template b24-operator charts/b24-operator --namespace b24-operator-system \
+	    --kube-version $(ENVTEST_K8S_VERSION) --skip-tests; } > $(OUT)/install.yaml
+	@echo "wrote $(OUT)/install.yaml"
+
 ##@ Tools (built from the Go module proxy, cached in bin/)
 
 .PHONY: tools
-tools: envtest-bins $(CONTROLLER_GEN) $(HELM) $(KUBECONFORM) $(KUBE_SCORE)
+tools: envtest-bins $(CONTROLLER_GEN) $(HELM) $(KUBECONFORM) $(KUBE_SCORE) $(ACTIONLINT)
 
 .PHONY: envtest-bins
 envtest-bins: $(ENVTEST_STAMP) ## kube-apiserver, etcd and kube-controller-manager for envtest and `make run`.
@@ -144,6 +155,10 @@ $(KUBECONFORM):
 $(KUBE_SCORE):
 	GOBIN=$(BIN)/.gobin $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 	mv $(BIN)/.gobin/kube-score $@
+
+$(ACTIONLINT):
+	GOBIN=$(BIN)/.gobin $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(BIN)/.gobin/actionlint $@
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the cached control plane).

@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -56,6 +57,13 @@ func envBool(name string, def bool) bool {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == checkWebhookCommand {
+		if err := checkWebhook(os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir  string
 		leaderElect, enableWebhooks, secureMetrics                     bool
