@@ -124,6 +124,46 @@ install-yaml: $(HELM) ## Render out/install.yaml (namespace, CRDs and operator) 
 	    --kube-version $(ENVTEST_K8S_VERSION) --skip-tests; } > $(OUT)/install.yaml
 	@echo "wrote $(OUT)/install.yaml"
 
+##@ End to end
+
+# `make e2e` runs a real single-node cluster on this machine (root; see hack/e2e). The node's
+# kubelet and kube-proxy are pinned in hack/tools/e2e/go.mod: the last minor that supports
+# containerd 1.x and cgroup v1; the control plane is the envtest one. containerd, runc and
+# iptables come from Debian, pinned here.
+E2E_MOD         := hack/tools/e2e/go.mod
+E2E_K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2; exit}' $(E2E_MOD))
+E2E_BIN         := $(BIN)/e2e-node-$(E2E_K8S_VERSION)
+E2E_STAMP       := $(E2E_BIN)/.stamp-$(shell cat $(E2E_MOD) $(ENVTEST_MOD) | sha256sum | cut -c1-16)
+E2E_LDFLAGS     := -X k8s.io/component-base/version.gitVersion=$(E2E_K8S_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(E2E_K8S_VERSION)))
+E2E_DEBS        ?= containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 iptables=1.8.9-2
+E2E_WORK        ?= $(ROOT)/.run/e2e
+
+.PHONY: e2e
+e2e: envtest-bins $(HELM) e2e-node-bins e2e-debs ## Single-node cluster (root): chart, samples, webhook, failover, upgrade, rollback, helm test, uninstall.
+	$(GO) run ./hack/image -out $(E2E_WORK)/images -registry $(REGISTRY) -tag $(VERSION) -platforms linux/$(shell $(GO) env GOARCH) \
+		-verify=false b24-operator=./cmd/manager b24sim=./cmd/b24sim pause=./hack/e2e/pause
+	$(GO) run ./hack/e2e -root $(ROOT) -work $(E2E_WORK) -images $(E2E_WORK)/images -k8s-bin $(K8S_BIN) \
+		-node-bin $(E2E_BIN) -helm $(HELM) -registry $(REGISTRY) -version $(VERSION) -node-version $(E2E_K8S_VERSION) $(E2E_FLAGS)
+
+.PHONY: e2e-node-bins
+e2e-node-bins: $(E2E_STAMP) ## kubelet, kube-proxy, kube-scheduler and the CNI plugins for `make e2e`.
+
+$(E2E_STAMP): $(E2E_MOD) $(ENVTEST_MOD)
+	@echo ">> building kubelet and kube-proxy $(E2E_K8S_VERSION), kube-scheduler $(ENVTEST_K8S_VERSION) and the CNI plugins; a few minutes the first time"
+	@mkdir -p $(E2E_BIN)/cni
+	cd hack/tools/e2e && $(GO) build -ldflags "$(E2E_LDFLAGS)" -o $(E2E_BIN)/ k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+	cd hack/tools/e2e && $(GO) build -o $(E2E_BIN)/cni/ github.com/containernetworking/plugins/plugins/main/bridge \
+		github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/ipam/host-local
+	cd hack/tools/envtest && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(E2E_BIN)/kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+	@rm -f $(E2E_BIN)/.stamp-* && touch $@
+
+.PHONY: e2e-debs
+e2e-debs: ## containerd, runc and iptables from Debian, at the pinned versions.
+	@if ! dpkg-query -W -f='$${Package}=$${Version}\n' $(foreach d,$(E2E_DEBS),$(firstword $(subst =, ,$(d)))) 2>/dev/null | sort | diff -q - <(printf '%s\n' $(E2E_DEBS) | sort) >/dev/null; then \
+		echo ">> apt-get install $(E2E_DEBS)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(E2E_DEBS); \
+	fi
+
 ##@ Tools (built from the Go module proxy, cached in bin/)
 
 .PHONY: tools
