@@ -233,6 +233,7 @@ func contains(list []string, s string) bool {
 // hierarchy, deepest first. The processes in them are gone with the PID namespace.
 func removeCgroups(root string) error {
 	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
+	hierarchies = append(hierarchies, "/sys/fs/cgroup") // cgroup v2: the root is the hierarchy
 	var errs []error
 	for _, h := range hierarchies {
 		top := filepath.Join(h, root)

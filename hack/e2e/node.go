@@ -143,9 +143,13 @@ func network() error {
 // cgroups creates cgroupRoot in every v1 hierarchy (the kubelet refuses a root that does not
 // exist), with the parent's cpus and memory nodes for cpuset.
 func cgroups() error {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		// cgroup v2 (unified): one hierarchy, the kubelet creates what it needs below the root.
+		return os.MkdirAll(filepath.Join("/sys/fs/cgroup", cgroupRoot), 0o755)
+	}
 	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range hierarchies {
-		if filepath.Base(h) == "unified" {
+		if fi, err := os.Stat(h); err != nil || !fi.IsDir() || filepath.Base(h) == "unified" {
 			continue
 		}
 		dir := filepath.Join(h, cgroupRoot)
