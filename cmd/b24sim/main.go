@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for an image with no /etc/ssl (used only when the system has none)
+
 	"github.com/b24ops/b24-operator/internal/metabot/metabottest"
 )
 

@@ -5,11 +5,15 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	// CA roots for real portals and Metabot endpoints in an image with no /etc/ssl: used only
+	// when the system has none.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -53,6 +57,13 @@ func envBool(name string, def bool) bool {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == checkWebhookCommand {
+		if err := checkWebhook(os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir  string
 		leaderElect, enableWebhooks, secureMetrics                     bool
