@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -90,14 +87,6 @@ func main() {
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
 
-	cacheOpts := cache.Options{SyncPeriod: &syncPeriod}
-	if ns := splitList(namespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
-
 	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 	var webhookServer webhook.Server
 	if enableWebhooks {
@@ -105,13 +94,9 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: scheme,
-		Cache:  cacheOpts,
-		Client: client.Options{Cache: &client.CacheOptions{
-			// Secret and ConfigMap contents are read live, never cached: the operator watches
-			// only their metadata, so no Secret data of the cluster sits in its memory.
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
+		Scheme:                        scheme,
+		Cache:                         cacheOptions(syncPeriod, splitList(namespaces)),
+		Client:                        clientOptions(),
 		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
 		HealthProbeBindAddress:        probeAddr,
 		WebhookServer:                 webhookServer,
