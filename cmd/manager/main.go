@@ -57,11 +57,13 @@ func main() {
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
 		certMode                                                       string
 		syncPeriod                                                     time.Duration
+		kubeAPIQPS                                                     float64
+		kubeAPIBurst                                                   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", envBool("METRICS_SECURE", false), "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", envDefault("HEALTH_PROBE_BIND_ADDRESS", ":8081"), "Address the health probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", false), "Enable leader election; only the leader reconciles and writes tokens back.")
+	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", true), "Leader election: only the leader reconciles and writes tokens back; a stopping leader releases the Lease at once.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", envDefault("LEADER_ELECTION_NAMESPACE", ""), "Namespace of the leader election lease (defaults to the pod's namespace).")
 	flag.StringVar(&namespaces, "watch-namespaces", envDefault("WATCH_NAMESPACES", ""), "Comma-separated namespaces to watch; empty watches all.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "Maximum concurrent reconciles per kind.")
@@ -73,6 +75,8 @@ func main() {
 	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
 	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API server above kube-api-qps.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -93,7 +97,9 @@ func main() {
 		webhookServer = webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: webhookCertDir, TLSOpts: []func(*tls.Config){disableHTTP2}})
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOptions(syncPeriod, splitList(namespaces)),
 		Client:                        clientOptions(),
