@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -99,7 +102,7 @@ func TestManagerCache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 
-	copts := cacheOptions(time.Hour, nil)
+	copts := cacheOptions(time.Hour, nil, nil)
 	// A read through the cache of a kind with no informer fails instead of starting one, so a
 	// Secret or ConfigMap read below that went to the cache would fail.
 	copts.ReaderFailOnMissingInformer = true
@@ -180,5 +183,74 @@ func TestManagerCache(t *testing.T) {
 	var notCached *cache.ErrResourceNotCached
 	if !errors.As(err, &notCached) {
 		t.Errorf("read of an uncached kind: %v, want ErrResourceNotCached", err)
+	}
+}
+
+// TestShardsSplitObjects pins --watch-label-selector against a real API server: two shards see
+// disjoint sets of the b24ops.io objects that together are all the labelled ones, both see the
+// Secrets those objects name, and each elects its own leader.
+func TestShardsSplitObjects(t *testing.T) {
+	env, err := testenv.Start(testenv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+
+	const ns = "default"
+	want := map[string][]string{}
+	for i := 0; i < 6; i++ {
+		shard := []string{"a", "b", "c"}[i%3]
+		chat := &b24v1.Chat{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("chat-%d", i), Namespace: ns, Labels: map[string]string{"b24ops.io/shard": shard}},
+			Spec:       b24v1.ChatSpec{BotRef: b24v1.LocalObjectReference{Name: "support"}},
+		}
+		if err := env.Client.Create(ctx, chat); err != nil {
+			t.Fatal(err)
+		}
+		want[shard] = append(want[shard], chat.Name)
+	}
+	if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+
+	ids := map[string]string{}
+	for _, shard := range []string{"a", "b"} {
+		sel, err := labels.Parse("b24ops.io/shard=" + shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[leaderElectionID(sel)] = shard
+		opts := cacheOptions(time.Hour, nil, sel)
+		opts.Scheme = testenv.Scheme
+		c, err := cache.New(env.Config, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = c.Start(ctx) }()
+		if !c.WaitForCacheSync(ctx) {
+			t.Fatal("cache did not start")
+		}
+		var chats b24v1.ChatList
+		if err := c.List(ctx, &chats); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ch := range chats.Items {
+			got = append(got, ch.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want[shard]) {
+			t.Errorf("shard %s caches Chats %v, want %v", shard, got, want[shard])
+		}
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "creds"}, secret); err != nil {
+			t.Errorf("shard %s does not see the unlabelled Secret: %v", shard, err)
+		}
+	}
+	if len(ids) != 2 || ids[leaderElectionID(labels.Everything())] != "" {
+		t.Errorf("shards share a leader election Lease: %v", ids)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -59,6 +60,7 @@ func main() {
 		syncPeriod                                                     time.Duration
 		kubeAPIQPS                                                     float64
 		kubeAPIBurst                                                   int
+		watchSelector                                                  string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", envBool("METRICS_SECURE", false), "Serve metrics over HTTPS with authentication and authorization.")
@@ -66,6 +68,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", true), "Leader election: only the leader reconciles and writes tokens back; a stopping leader releases the Lease at once.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", envDefault("LEADER_ELECTION_NAMESPACE", ""), "Namespace of the leader election lease (defaults to the pod's namespace).")
 	flag.StringVar(&namespaces, "watch-namespaces", envDefault("WATCH_NAMESPACES", ""), "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&watchSelector, "watch-label-selector", envDefault("WATCH_LABEL_SELECTOR", ""), "Label selector of the b24ops.io objects this instance manages (sharding); empty manages all.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "Maximum concurrent reconciles per kind.")
 	flag.StringVar(&logFormat, "log-format", envDefault("LOG_FORMAT", "json"), "Log format: json or console.")
 	flag.BoolVar(&enableWebhooks, "enable-webhooks", envBool("ENABLE_WEBHOOKS", true), "Serve the validating webhook (ENABLE_WEBHOOKS=false for local runs).")
@@ -91,6 +94,12 @@ func main() {
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
 
+	shard, err := labels.Parse(watchSelector)
+	if err != nil {
+		log.Error(err, "invalid --watch-label-selector")
+		os.Exit(1)
+	}
+
 	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 	var webhookServer webhook.Server
 	if enableWebhooks {
@@ -101,13 +110,13 @@ func main() {
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheOptions(syncPeriod, splitList(namespaces)),
+		Cache:                         cacheOptions(syncPeriod, splitList(namespaces), shard),
 		Client:                        clientOptions(),
 		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
 		HealthProbeBindAddress:        probeAddr,
 		WebhookServer:                 webhookServer,
 		LeaderElection:                leaderElect,
-		LeaderElectionID:              "b24-operator.b24ops.io",
+		LeaderElectionID:              leaderElectionID(shard),
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -148,7 +157,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("starting manager", "namespaces", namespaces, "webhooks", enableWebhooks, "leaderElection", leaderElect)
+	log.Info("starting manager", "namespaces", namespaces, "shard", watchSelector, "webhooks", enableWebhooks, "leaderElection", leaderElect)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager exited")
 		os.Exit(1)

@@ -254,6 +254,15 @@ func TestRenderedManager(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a shard's label selector", func(t *testing.T) {
+		e := envOf(container(t, decode(t, render(t, helm, "--set", "watchLabelSelector=b24ops.io/shard=a"))))
+		if e["WATCH_LABEL_SELECTOR"] != "b24ops.io/shard=a" {
+			t.Errorf("WATCH_LABEL_SELECTOR = %q", e["WATCH_LABEL_SELECTOR"])
+		}
+		if _, ok := envOf(container(t, decode(t, render(t, helm))))["WATCH_LABEL_SELECTOR"]; ok {
+			t.Error("the default install sets a shard selector")
+		}
+	})
 	t.Run("ha: leader election, PDB, anti-affinity, digest", func(t *testing.T) {
 		objs := decode(t, render(t, helm, "-f", filepath.Join(chartDir(), "ci", "ha-values.yaml")))
 		c := container(t, objs)
