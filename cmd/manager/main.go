@@ -14,13 +14,11 @@ import (
 	// CA roots for real portals and Metabot endpoints in an image with no /etc/ssl: used only
 	// when the system has none.
 	_ "golang.org/x/crypto/x509roots/fallback"
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -71,13 +69,17 @@ func main() {
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
 		certMode                                                       string
 		syncPeriod                                                     time.Duration
+		kubeAPIQPS                                                     float64
+		kubeAPIBurst                                                   int
+		watchSelector                                                  string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", envBool("METRICS_SECURE", false), "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", envDefault("HEALTH_PROBE_BIND_ADDRESS", ":8081"), "Address the health probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", false), "Enable leader election; only the leader reconciles and writes tokens back.")
+	flag.BoolVar(&leaderElect, "leader-elect", envBool("LEADER_ELECT", true), "Leader election: only the leader reconciles and writes tokens back; a stopping leader releases the Lease at once.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", envDefault("LEADER_ELECTION_NAMESPACE", ""), "Namespace of the leader election lease (defaults to the pod's namespace).")
 	flag.StringVar(&namespaces, "watch-namespaces", envDefault("WATCH_NAMESPACES", ""), "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&watchSelector, "watch-label-selector", envDefault("WATCH_LABEL_SELECTOR", ""), "Label selector of the b24ops.io objects this instance manages (sharding); empty manages all.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "Maximum concurrent reconciles per kind.")
 	flag.StringVar(&logFormat, "log-format", envDefault("LOG_FORMAT", "json"), "Log format: json or console.")
 	flag.BoolVar(&enableWebhooks, "enable-webhooks", envBool("ENABLE_WEBHOOKS", true), "Serve the validating webhook (ENABLE_WEBHOOKS=false for local runs).")
@@ -89,6 +91,8 @@ func main() {
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
 	var egress outboundFlags
 	egress.bind(flag.CommandLine)
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API server above kube-api-qps.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -107,12 +111,10 @@ func main() {
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
 
-	cacheOpts := cache.Options{SyncPeriod: &syncPeriod}
-	if ns := splitList(namespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
+	shard, err := labels.Parse(watchSelector)
+	if err != nil {
+		log.Error(err, "invalid --watch-label-selector")
+		os.Exit(1)
 	}
 
 	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
@@ -121,19 +123,17 @@ func main() {
 		webhookServer = webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: webhookCertDir, TLSOpts: []func(*tls.Config){disableHTTP2}})
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: scheme,
-		Cache:  cacheOpts,
-		Client: client.Options{Cache: &client.CacheOptions{
-			// Secret and ConfigMap contents are read live, never cached: the operator watches
-			// only their metadata, so no Secret data of the cluster sits in its memory.
-			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
-		}},
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOptions(syncPeriod, splitList(namespaces), shard),
+		Client:                        clientOptions(),
 		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
 		HealthProbeBindAddress:        probeAddr,
 		WebhookServer:                 webhookServer,
 		LeaderElection:                leaderElect,
-		LeaderElectionID:              "b24-operator.b24ops.io",
+		LeaderElectionID:              leaderElectionID(shard),
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -174,7 +174,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("starting manager", "namespaces", namespaces, "webhooks", enableWebhooks, "leaderElection", leaderElect)
+	log.Info("starting manager", "namespaces", namespaces, "shard", watchSelector, "webhooks", enableWebhooks, "leaderElection", leaderElect)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager exited")
 		os.Exit(1)

@@ -129,7 +129,7 @@ func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWh
 	step("starting the operator (log: %s)", filepath.Join(workDir, "manager.log"))
 	mgr, err := startProcess(ctx, filepath.Join(workDir, "manager.log"), filepath.Join(bin, "manager"),
 		"--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-		"--log-format", "console", "--enable-webhooks=false")
+		"--log-format", "console", "--enable-webhooks=false", "--leader-elect=false")
 	if err != nil {
 		return err
 	}

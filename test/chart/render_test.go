@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -188,7 +189,7 @@ func TestRenderedManager(t *testing.T) {
 			t.Errorf("the certificate Secret is mounted at %q, the manager reads %q", mounts["webhook-cert"], e["WEBHOOK_CERT_DIR"])
 		}
 		wantEnv := map[string]string{
-			"POD_NAMESPACE": "<from metadata.namespace>", "LEADER_ELECT": "false", "WATCH_NAMESPACES": "",
+			"POD_NAMESPACE": "<from metadata.namespace>", "LEADER_ELECT": "true", "LEADER_ELECTION_NAMESPACE": releaseNamespace, "WATCH_NAMESPACES": "",
 			"WEBHOOK_CERT_MODE": "self", "WEBHOOK_SERVICE_NAME": "b24-operator-webhook", "WEBHOOK_CONFIG_NAME": "b24-operator",
 			"WEBHOOK_CERT_SECRET_NAME": "b24-operator-webhook-cert", "ENABLE_WEBHOOKS": "true",
 			"METRICS_BIND_ADDRESS": ":8080", "HEALTH_PROBE_BIND_ADDRESS": ":8081", "LOG_FORMAT": "json",
@@ -208,6 +209,58 @@ func TestRenderedManager(t *testing.T) {
 			if len(ofKind(objs, k)) != 0 {
 				t.Errorf("defaults render a %s", k)
 			}
+		}
+	})
+	t.Run("the default rollout never has two active controllers", func(t *testing.T) {
+		// A rolling upgrade starts the new pod before the old one stops (maxSurge 1): only
+		// leader election keeps the two from reconciling at once.
+		objs := decode(t, render(t, helm))
+		strategy := get(find(objs, "Deployment", releaseName), "spec", "strategy", "rollingUpdate")
+		if e := envOf(container(t, objs)); get(strategy, "maxSurge") != float64(0) && e["LEADER_ELECT"] != "true" {
+			t.Errorf("rolling update %v overlaps two pods without leader election: %v", strategy, e)
+		}
+		if find(objs, "Role", "b24-operator-leader-election") == nil || find(objs, "RoleBinding", "b24-operator-leader-election") == nil {
+			t.Error("no Role and RoleBinding for the leader election Lease")
+		}
+	})
+	t.Run("leader election off only on request, never with two replicas", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{name: "one replica, off", args: []string{"--set", "leaderElection.enabled=false"}, want: "false"},
+			{name: "two replicas, off asked", args: []string{"--set", "leaderElection.enabled=false", "--set", "replicas=2"}, want: "true"},
+		} {
+			if got := envOf(container(t, decode(t, render(t, helm, tc.args...))))["LEADER_ELECT"]; got != tc.want {
+				t.Errorf("%s: LEADER_ELECT = %q, want %q", tc.name, got, tc.want)
+			}
+		}
+	})
+	t.Run("Kubernetes client rate limits", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want []string
+		}{
+			{name: "defaults", want: []string{"--kube-api-qps=50", "--kube-api-burst=100"}},
+			{name: "set", args: []string{"--set-json", "kubeAPI.qps=7.5", "--set", "kubeAPI.burst=20"}, want: []string{"--kube-api-qps=7.5", "--kube-api-burst=20"}},
+		} {
+			args := get(container(t, decode(t, render(t, helm, tc.args...))), "args").([]any)
+			for _, w := range tc.want {
+				if !slices.Contains(args, any(w)) {
+					t.Errorf("%s: args %v lack %s", tc.name, args, w)
+				}
+			}
+		}
+	})
+	t.Run("a shard's label selector", func(t *testing.T) {
+		e := envOf(container(t, decode(t, render(t, helm, "--set", "watchLabelSelector=b24ops.io/shard=a"))))
+		if e["WATCH_LABEL_SELECTOR"] != "b24ops.io/shard=a" {
+			t.Errorf("WATCH_LABEL_SELECTOR = %q", e["WATCH_LABEL_SELECTOR"])
+		}
+		if _, ok := envOf(container(t, decode(t, render(t, helm))))["WATCH_LABEL_SELECTOR"]; ok {
+			t.Error("the default install sets a shard selector")
 		}
 	})
 	t.Run("ha: leader election, PDB, anti-affinity, digest", func(t *testing.T) {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+)
+
+// lastAppliedAnnotation is what `kubectl apply` (client-side) keeps on every object it applies:
+// a copy of the whole applied manifest, which the operator never reads.
+const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
+
+// cacheOptions configures the manager's informers: every cached object is stripped of its
+// managedFields and kubectl's last-applied annotation (together often larger than the object's
+// spec), and the cache is limited to the watched namespaces, if any. A non-empty shard
+// selector limits the b24ops.io kinds (not the Secrets and ConfigMaps they name) to the
+// objects it matches: each shard of the operator sees only its own.
+func cacheOptions(syncPeriod time.Duration, namespaces []string, shard labels.Selector) cache.Options {
+	opts := cache.Options{SyncPeriod: &syncPeriod, DefaultTransform: stripForCache}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range namespaces {
+			opts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	if shard != nil && !shard.Empty() {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+		for _, o := range shardedKinds() {
+			opts.ByObject[o] = cache.ByObject{Label: shard}
+		}
+	}
+	return opts
+}
+
+// shardedKinds are the kinds a shard selector splits between operator instances.
+func shardedKinds() []client.Object {
+	return []client.Object{&b24v1.Portal{}, &b24v1.ChatBot{}, &b24v1.ChatApp{}, &b24v1.Chat{}, &b24v1.Metabot{}, &b24v1.ScheduledJob{}}
+}
+
+// leaderElectionID is the Lease of one operator instance: shards (different selectors) each
+// elect their own leader.
+func leaderElectionID(shard labels.Selector) string {
+	if shard == nil || shard.Empty() {
+		return "b24-operator.b24ops.io"
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(shard.String()))
+	return fmt.Sprintf("b24-operator-%08x.b24ops.io", h.Sum32())
+}
+
+// clientOptions configures the manager's client. Secret and ConfigMap contents are read live,
+// never cached: the operator watches only their metadata, so no Secret data of the cluster sits
+// in its memory, and a typed Get of a Secret or ConfigMap never starts a full informer.
+func clientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{
+		DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+	}}
+}
+
+// stripForCache drops the metadata the operator never reads from an object before it is
+// stored in an informer. The objects the operator writes back are patched (merge patches of
+// two copies that both lack these fields) or read live first, so nothing it writes drops
+// them on the server.
+func stripForCache(obj any) (any, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		// Tombstones and other non-objects pass unchanged.
+		return obj, nil
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a != nil {
+		if _, ok := a[lastAppliedAnnotation]; ok {
+			delete(a, lastAppliedAnnotation)
+			if len(a) == 0 {
+				a = nil
+			}
+			m.SetAnnotations(a)
+		}
+	}
+	return obj, nil
+}
