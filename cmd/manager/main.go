@@ -55,7 +55,7 @@ func envBool(name string, def bool) bool {
 func main() {
 	var (
 		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir  string
-		leaderElect, enableWebhooks, secureMetrics                     bool
+		leaderElect, enableWebhooks, secureMetrics, requireSecretLabel bool
 		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
 		certMode                                                       string
@@ -76,6 +76,7 @@ func main() {
 	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
 	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	flag.BoolVar(&requireSecretLabel, "require-secret-label", envBool("REQUIRE_SECRET_LABEL", true), "Read and watch only Secrets labelled b24ops.io/credentials=true; false for single-team clusters.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -90,7 +91,7 @@ func main() {
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
 
-	cacheOpts := cache.Options{SyncPeriod: &syncPeriod}
+	cacheOpts := cache.Options{SyncPeriod: &syncPeriod, ByObject: controller.CacheByObject(requireSecretLabel)}
 	if ns := splitList(namespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
@@ -130,7 +131,7 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent}); err != nil {
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

@@ -36,7 +36,7 @@ func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server
 	t.Helper()
 	clientSecret := "cs-" + uniqueToken()
 	tokens := sim.AddOAuthApp(clientID, clientSecret)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth"}, StringData: map[string]string{
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth", Labels: credentialsLabels}, StringData: map[string]string{
 		"clientSecret": clientSecret,
 		"refreshToken": tokens.RefreshToken,
 		"accessToken":  tokens.AccessToken,
@@ -574,7 +574,7 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	code := "whk" + uniqueToken()
 	hook := sim.AddWebhook(1, code)
 	create(t,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"webhookURL": hook}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook", Labels: credentialsLabels}, StringData: map[string]string{"webhookURL": hook}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
 	)
 	hp := &b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, Spec: b24v1.PortalSpec{

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -189,8 +190,9 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 			// The value is a credential: never echo it.
 			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
 		}
-		if got, want := rules.PortalHost(u.Scheme+"://"+u.Host), rules.PortalHost(portal.Spec.URL); got != want {
-			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
+		if rules.PortalHost(u.Scheme+"://"+u.Host) != rules.PortalHost(portal.Spec.URL) {
+			// Neither the host nor anything else of the value is told.
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is a webhook URL of another host than spec.url", sec.Name, refs.WebhookURLSecretKey)
 		}
 		creds.webhookURL = raw
 		h.Write([]byte(raw))
@@ -236,6 +238,9 @@ func readSecret(ctx context.Context, r client.Reader, ns, name string) (*corev1.
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "Secret %s not found", name)
+		}
+		if me := (*managed.Error)(nil); errors.As(err, &me) {
+			return nil, me // the Secret lacks the credentials label
 		}
 		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read Secret %s: %v", name, err)
 	}
