@@ -406,7 +406,7 @@ func TestChatBotRateLimitAcrossPortalsAvoids503(t *testing.T) {
 }
 
 // An expired access token is refreshed once, whatever number of reconciles hit it at the same
-// time, and the rotated tokens land in the Portal's Secret.
+// time, and the rotated tokens land in the Portal's tokens Secret.
 func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
@@ -458,7 +458,9 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := c.Tokens()
-	eventually(t, 10*time.Second, "rotated tokens in the Secret", func() (bool, string) {
+	userSecret := secret
+	secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controller.TokensSecretName(portal.Name)}}
+	eventually(t, 10*time.Second, "rotated tokens in the tokens Secret", func() (bool, string) {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(secret), secret); err != nil {
 			return false, err.Error()
 		}
@@ -473,7 +475,7 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	}
 	// The simulator accepts the Secret's refresh token: it is the live one, not a stale copy.
 	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID},
-		"client_secret": {string(secret.Data["clientSecret"])}, "refresh_token": {string(secret.Data["refreshToken"])}}
+		"client_secret": {string(userSecret.Data["clientSecret"])}, "refresh_token": {string(secret.Data["refreshToken"])}}
 	resp, err := sim.HTTPClient().Get(sim.TokenURL() + "?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -516,6 +518,7 @@ func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
 	if n := sim.RefreshCount(clientID); n != 1 {
 		t.Fatalf("%d refreshes after the first expiry, want 1", n)
 	}
+	secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controller.TokensSecretName(portal.Name)}}
 	eventually(t, 10*time.Second, "first rotation saved", func() (bool, string) {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(secret), secret)
 		return string(secret.Data["accessToken"]) != "" && sim.RefreshCount(clientID) == 1, ""
