@@ -76,7 +76,8 @@ type OAuthAuth struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+$`
 	ClientID string `json:"clientId"`
 	// SecretRef names the Secret with keys clientSecret and refreshToken (required), accessToken
-	// and expiresAt (RFC 3339). The operator writes rotated tokens back to it.
+	// and expiresAt (RFC 3339), labelled b24ops.io/credentials: "true". The operator only
+	// reads it: rotated tokens are kept in the Secret <portal>-b24ops-tokens, owned by the Portal.
 	SecretRef LocalObjectReference `json:"secretRef"`
 	// TokenURL overrides the OAuth server (self-hosted portals, tests).
 	// Defaults to https://oauth.bitrix.info/oauth/token/.

@@ -7,7 +7,9 @@
 //
 // Files in --cert-dir: ca.crt (trust this), ca.key, tls.crt, tls.key (reused across runs while
 // valid and covering the SANs) and credentials.json (webhook URLs, OAuth tokens, Metabot
-// tokens; mode 0600). Nothing secret is printed to stdout or logged.
+// tokens; mode 0600). Nothing secret is printed to stdout or logged. The operator reads a
+// Secret holding one of those credentials only when it carries the label
+// b24ops.io/credentials: "true".
 package main
 
 import (

@@ -19,6 +19,8 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -64,7 +66,7 @@ func main() {
 	}
 	var (
 		metricsAddr, probeAddr, namespaces, logFormat, webhookCertDir  string
-		leaderElect, enableWebhooks, secureMetrics                     bool
+		leaderElect, enableWebhooks, secureMetrics, requireSecretLabel bool
 		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
 		certMode                                                       string
@@ -93,6 +95,7 @@ func main() {
 	egress.bind(flag.CommandLine)
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API server above kube-api-qps.")
+	flag.BoolVar(&requireSecretLabel, "require-secret-label", envBool("REQUIRE_SECRET_LABEL", true), "Read and watch only Secrets labelled b24ops.io/credentials=true; false for single-team clusters.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -116,6 +119,13 @@ func main() {
 		log.Error(err, "invalid --watch-label-selector")
 		os.Exit(1)
 	}
+	cacheOpts := cacheOptions(syncPeriod, splitList(namespaces), shard)
+	for o, b := range controller.CacheByObject(requireSecretLabel) {
+		if cacheOpts.ByObject == nil {
+			cacheOpts.ByObject = map[client.Object]cache.ByObject{}
+		}
+		cacheOpts.ByObject[o] = b
+	}
 
 	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 	var webhookServer webhook.Server
@@ -127,7 +137,7 @@ func main() {
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheOptions(syncPeriod, splitList(namespaces), shard),
+		Cache:                         cacheOpts,
 		Client:                        clientOptions(),
 		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
 		HealthProbeBindAddress:        probeAddr,
@@ -147,7 +157,7 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent}); err != nil {
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

@@ -305,8 +305,8 @@ func (e *chatAppExternal) params(ctx context.Context, app *b24v1.ChatApp) (bitri
 		hash := strings.TrimSpace(string(raw))
 		if len(hash) != hashLength {
 			// The value is a secret: say what is wrong with it, never what it is.
-			return p, managed.Stalled(b24v1.ReasonInvalidSpec, "iframe.hashSecretRef: Secret %s key %s must hold exactly %d characters (Bitrix24 HASH), it holds %d",
-				f.HashSecretRef.Name, f.HashSecretRef.Key, hashLength, len(hash))
+			return p, managed.Stalled(b24v1.ReasonInvalidSpec, "iframe.hashSecretRef: Secret %s key %s must hold exactly %d characters (Bitrix24 HASH)",
+				f.HashSecretRef.Name, f.HashSecretRef.Key, hashLength)
 		}
 		p.Hash = hash
 	}

@@ -36,7 +36,7 @@ func oauthPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server
 	t.Helper()
 	clientSecret := "cs-" + uniqueToken()
 	tokens := sim.AddOAuthApp(clientID, clientSecret)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth"}, StringData: map[string]string{
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-oauth", Labels: credentialsLabels}, StringData: map[string]string{
 		"clientSecret": clientSecret,
 		"refreshToken": tokens.RefreshToken,
 		"accessToken":  tokens.AccessToken,
@@ -406,7 +406,7 @@ func TestChatBotRateLimitAcrossPortalsAvoids503(t *testing.T) {
 }
 
 // An expired access token is refreshed once, whatever number of reconciles hit it at the same
-// time, and the rotated tokens land in the Portal's Secret.
+// time, and the rotated tokens land in the Portal's tokens Secret.
 func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	sim := bitrixtest.NewServer()
 	defer sim.Close()
@@ -458,7 +458,9 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := c.Tokens()
-	eventually(t, 10*time.Second, "rotated tokens in the Secret", func() (bool, string) {
+	userSecret := secret
+	secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controller.TokensSecretName(portal.Name)}}
+	eventually(t, 10*time.Second, "rotated tokens in the tokens Secret", func() (bool, string) {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(secret), secret); err != nil {
 			return false, err.Error()
 		}
@@ -473,7 +475,7 @@ func TestChatBotOAuthExpiryRefreshesOnce(t *testing.T) {
 	}
 	// The simulator accepts the Secret's refresh token: it is the live one, not a stale copy.
 	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID},
-		"client_secret": {string(secret.Data["clientSecret"])}, "refresh_token": {string(secret.Data["refreshToken"])}}
+		"client_secret": {string(userSecret.Data["clientSecret"])}, "refresh_token": {string(secret.Data["refreshToken"])}}
 	resp, err := sim.HTTPClient().Get(sim.TokenURL() + "?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -516,6 +518,7 @@ func TestChatBotOAuthSecondRotationWhileSecretWriteInFlight(t *testing.T) {
 	if n := sim.RefreshCount(clientID); n != 1 {
 		t.Fatalf("%d refreshes after the first expiry, want 1", n)
 	}
+	secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controller.TokensSecretName(portal.Name)}}
 	eventually(t, 10*time.Second, "first rotation saved", func() (bool, string) {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(secret), secret)
 		return string(secret.Data["accessToken"]) != "" && sim.RefreshCount(clientID) == 1, ""
@@ -574,7 +577,7 @@ func TestChatBotNeverLeaksCredentials(t *testing.T) {
 	code := "whk" + uniqueToken()
 	hook := sim.AddWebhook(1, code)
 	create(t,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"webhookURL": hook}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook", Labels: credentialsLabels}, StringData: map[string]string{"webhookURL": hook}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
 	)
 	hp := &b24v1.Portal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, Spec: b24v1.PortalSpec{

@@ -60,7 +60,7 @@ func mbBot(t testing.TB, ns, name string, sim *metabottest.Server, botID int64, 
 	t.Helper()
 	token := "token-" + name + "-" + uniqueToken()
 	sim.AddBot(botID, token)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-token"}, StringData: map[string]string{"token": token + "\n"}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-token", Labels: credentialsLabels}, StringData: map[string]string{"token": token + "\n"}}
 	if !noSecret {
 		create(t, sec)
 	}
@@ -134,7 +134,7 @@ func TestMetabot(t *testing.T) {
 				TokenSecretRef: b24v1.KeyReference{Name: name, Key: "token"},
 				CABundle:       &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: name, Key: "ca.crt"}},
 			}}
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"token": "secret-token-value"}}
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: credentialsLabels}, StringData: map[string]string{"token": "secret-token-value"}}
 			ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}}
 			tc.mutate(mb, sec, ca)
 			create(t, sec, ca, mb)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -59,6 +60,15 @@ type portalClient struct {
 	checkedAt time.Time
 	// generation is the Portal generation the credentials were last resolved for.
 	generation int64
+	// group are the OAuth Portals sharing client: those of one credentials Secret with the
+	// same fingerprint share one refresh state (nil for a webhook client).
+	group *tokenGroup
+}
+
+// tokenGroup is the Portals sharing one OAuth client (guarded by Portals.mu).
+type tokenGroup struct {
+	secret  types.NamespacedName
+	members map[types.NamespacedName]*b24v1.Portal
 }
 
 // Cached is Client for the objects that use a Portal: it skips reading the Secret and CA again
@@ -96,6 +106,14 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 			return pc.client, nil
 		}
 	}
+	if pc := p.clients[key]; pc != nil {
+		pc.leave(key)
+	}
+	if creds.oauth != nil {
+		if pc := p.joinShared(key, portal, creds); pc != nil {
+			return pc.client, nil
+		}
+	}
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
 	host := rules.PortalHost(portal.Spec.URL)
 	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
@@ -118,7 +136,9 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 			tokenURL = *o.TokenURL
 		}
 		pc.ownRefreshTokens = map[string]bool{creds.oauth.RefreshToken: true}
-		store := &secretTokenStore{r: p.Reader, c: p.Writer, key: types.NamespacedName{Namespace: portal.Namespace, Name: o.SecretRef.Name},
+		pc.group = &tokenGroup{secret: types.NamespacedName{Namespace: portal.Namespace, Name: o.SecretRef.Name},
+			members: map[types.NamespacedName]*b24v1.Portal{key: ownerOf(portal)}}
+		store := &ownedTokenStore{c: p.Writer, seed: creds.seed, owners: func() []*b24v1.Portal { return p.owners(pc.group) },
 			saved: func(refreshToken string) {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -142,6 +162,9 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 func (p *Portals) Forget(key types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if pc := p.clients[key]; pc != nil {
+		pc.leave(key)
+	}
 	delete(p.clients, key)
 	delete(p.lists, key)
 }
@@ -150,8 +173,10 @@ type credentials struct {
 	webhookURL   string
 	clientSecret string
 	oauth        *bitrix.Tokens
-	ca           []byte
-	fingerprint  string
+	// seed identifies the authorization in the user's Secret (see SeedAnnotation).
+	seed        string
+	ca          []byte
+	fingerprint string
 }
 
 // resolve reads the Portal's Secret and CA, validating them.
@@ -189,8 +214,9 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 			// The value is a credential: never echo it.
 			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is not an https webhook URL", sec.Name, refs.WebhookURLSecretKey)
 		}
-		if got, want := rules.PortalHost(u.Scheme+"://"+u.Host), rules.PortalHost(portal.Spec.URL); got != want {
-			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s: the webhook URL's host %s does not match spec.url's host %s", sec.Name, got, want)
+		if rules.PortalHost(u.Scheme+"://"+u.Host) != rules.PortalHost(portal.Spec.URL) {
+			// Neither the host nor anything else of the value is told.
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s is a webhook URL of another host than spec.url", sec.Name, refs.WebhookURLSecretKey)
 		}
 		creds.webhookURL = raw
 		h.Write([]byte(raw))
@@ -200,18 +226,22 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 			return nil, err
 		}
 		creds.clientSecret = string(sec.Data[refs.OAuthClientSecretKey])
-		t := bitrix.Tokens{
-			AccessToken:  string(sec.Data[refs.OAuthAccessTokenKey]),
-			RefreshToken: string(sec.Data[refs.OAuthRefreshTokenKey]),
-		}
-		if exp := string(sec.Data[refs.OAuthExpiresAtKey]); exp != "" {
-			t.ExpiresAt, _ = time.Parse(time.RFC3339, exp)
-		}
+		t := tokensOf(sec)
 		if creds.clientSecret == "" || t.RefreshToken == "" {
 			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s needs the keys %s and %s", sec.Name, refs.OAuthClientSecretKey, refs.OAuthRefreshTokenKey)
 		}
+		// The tokens rotated since are kept in the operator's own Secret.
+		creds.seed = seedOf(t.RefreshToken)
+		kept, err := p.keptTokens(ctx, portal, sec.Name, creds.seed)
+		if err != nil {
+			return nil, err
+		}
+		if kept != nil {
+			t = *kept
+		}
 		creds.oauth = &t
 		h.Write([]byte(creds.clientSecret))
+		h.Write([]byte(creds.seed))
 		if auth.OAuth.TokenURL != nil {
 			h.Write([]byte(*auth.OAuth.TokenURL))
 		}
@@ -236,6 +266,9 @@ func readSecret(ctx context.Context, r client.Reader, ns, name string) (*corev1.
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "Secret %s not found", name)
+		}
+		if me := (*managed.Error)(nil); errors.As(err, &me) {
+			return nil, me // the Secret lacks the credentials label
 		}
 		return nil, managed.Retryable(b24v1.ReasonRemoteError, "read Secret %s: %v", name, err)
 	}
@@ -273,40 +306,8 @@ func readConfigMapKey(ctx context.Context, r client.Reader, ns string, ref b24v1
 	return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "ConfigMap %s has no key %s", ref.Name, ref.Key)
 }
 
-// secretTokenStore writes rotated OAuth tokens back into the Portal's Secret, guarded by its
-// resourceVersion so a concurrent edit is never overwritten blindly.
-type secretTokenStore struct {
-	r   client.Reader
-	c   client.Client
-	key types.NamespacedName
-	// saved is told each refresh token written to the Secret.
-	saved func(refreshToken string)
-}
-
 // maxOwnRefreshTokens bounds portalClient.ownRefreshTokens (one token per hour of uptime).
 const maxOwnRefreshTokens = 16
-
-func (s *secretTokenStore) SaveTokens(ctx context.Context, t bitrix.Tokens) error {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var sec corev1.Secret
-		if err := s.r.Get(ctx, s.key, &sec); err != nil {
-			return err
-		}
-		if sec.Data == nil {
-			sec.Data = map[string][]byte{}
-		}
-		sec.Data[refs.OAuthAccessTokenKey] = []byte(t.AccessToken)
-		sec.Data[refs.OAuthRefreshTokenKey] = []byte(t.RefreshToken)
-		if !t.ExpiresAt.IsZero() {
-			sec.Data[refs.OAuthExpiresAtKey] = []byte(t.ExpiresAt.UTC().Format(time.RFC3339))
-		}
-		return s.c.Update(ctx, &sec)
-	})
-	if err == nil && s.saved != nil {
-		s.saved(t.RefreshToken)
-	}
-	return err
-}
 
 // holdRefs puts (or, with hold false, takes) the in-use finalizer on the Secret and ConfigMap
 // a Portal reads.

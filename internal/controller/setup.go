@@ -48,6 +48,10 @@ type Options struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// AllowUnlabelledSecrets reads referenced Secrets that lack the refs.CredentialsLabel
+	// (--require-secret-label=false, for single-team clusters). The cache must then watch
+	// every Secret: see CacheByObject.
+	AllowUnlabelledSecrets bool
 }
 
 // Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
@@ -87,10 +91,12 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	if err := setupIndexes(mgr); err != nil {
 		return nil, err
 	}
-	shared := &Shared{Portals: &Portals{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
-	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(mgr.GetAPIReader(), mgr.GetCache()),
+	// Every credential is read through creds, which refuses unlabelled Secrets.
+	creds := credentialReader{Reader: mgr.GetAPIReader(), requireLabel: !opts.AllowUnlabelledSecrets}
+	shared := &Shared{Portals: &Portals{Reader: creds, Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
+	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(creds, mgr.GetCache()),
 		// The Metabot and ScheduledJob controllers share one client per Metabot object.
-		metabots: &Metabots{Reader: mgr.GetAPIReader(), HTTPTimeout: opts.HTTPTimeout}}
+		metabots: &Metabots{Reader: creds, HTTPTimeout: opts.HTTPTimeout}}
 	for _, k := range Kinds() {
 		if err := k.setup(s); err != nil {
 			return nil, fmt.Errorf("set up the %s controller: %w", k.Name, err)

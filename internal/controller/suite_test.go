@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -25,6 +26,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/refs"
 	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
@@ -84,6 +86,7 @@ func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop
 			return mo.newClient(c), nil
 		}
 	}
+	opts.Cache.ByObject = controller.CacheByObject(!mo.opts.AllowUnlabelledSecrets)
 	mgr, err := ctrl.NewManager(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +135,12 @@ func managerOptions(logger logr.Logger) manager.Options {
 			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
 		}},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: controller.CacheByObject(true)},
 	}
 }
+
+// credentialsLabels mark a Secret the operator may read.
+var credentialsLabels = map[string]string{refs.CredentialsLabel: refs.CredentialsLabelValue}
 
 // runManager starts mgr and returns a stop that cancels it and waits until it ended (safe to
 // call more than once).
@@ -198,7 +205,7 @@ func webhookPortal(t testing.TB, ns, name, clientID string, sim *bitrixtest.Serv
 	t.Helper()
 	hook := sim.AddWebhook(1, "code"+name)
 	create(t,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook"}, StringData: map[string]string{"webhookURL": hook}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook", Labels: credentialsLabels}, StringData: map[string]string{"webhookURL": hook}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
 	)
 	p := &b24v1.Portal{

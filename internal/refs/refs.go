@@ -5,6 +5,7 @@
 package refs
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
@@ -18,6 +19,21 @@ const (
 	OAuthAccessTokenKey  = "accessToken"
 	OAuthExpiresAtKey    = "expiresAt"
 )
+
+// CredentialsLabel, set to CredentialsLabelValue, marks a Secret the operator may read. A
+// referenced Secret without it is not read (unless the manager runs with
+// --require-secret-label=false), and only labelled Secrets are watched: being able to create a
+// Portal, ChatApp or Metabot must not be a way to make the operator send any Secret of the
+// namespace somewhere.
+const (
+	CredentialsLabel      = "b24ops.io/credentials"
+	CredentialsLabelValue = "true"
+)
+
+// IsCredentials says whether a Secret carries the credentials label.
+func IsCredentials(obj metav1.Object) bool {
+	return obj.GetLabels()[CredentialsLabel] == CredentialsLabelValue
+}
 
 // Field index names, registered by the controllers on the manager's cache.
 const (

@@ -18,6 +18,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
+	"github.com/b24ops/b24-operator/internal/refs"
 	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
@@ -32,7 +33,7 @@ func startController(t *testing.T, namespaces ...string) {
 		Scheme:                 testenv.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: nss},
+		Cache:                  cache.Options{DefaultNamespaces: nss, ByObject: controller.CacheByObject(true)},
 		Client: client.Options{Cache: &client.CacheOptions{
 			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
 		}},
@@ -61,7 +62,7 @@ func simPortal(t *testing.T, sim *bitrixtest.Server, ns, name, clientID string, 
 	p := portal(ns, name, sim.URL, clientID, maxBots)
 	p.Spec.CABundle = &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: name + "-ca", Key: "ca.crt"}}
 	mustCreate(t,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook"}, StringData: map[string]string{"webhookURL": hook}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook", Labels: credentialsLabels}, StringData: map[string]string{"webhookURL": hook}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},
 	)
 	return p
@@ -146,3 +147,6 @@ func TestChatBotLimitWithController(t *testing.T) {
 		})
 	}
 }
+
+// credentialsLabels mark a Secret the operator may read.
+var credentialsLabels = map[string]string{refs.CredentialsLabel: refs.CredentialsLabelValue}

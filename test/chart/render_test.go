@@ -424,6 +424,9 @@ type rule struct{ namespace, group, resource, verb string }
 func grants(objs []object, kind string, expand func(ns string) []string) map[rule]bool {
 	out := map[rule]bool{}
 	for _, o := range ofKind(objs, kind) {
+		if isAggregated(o) {
+			continue // the users' roles, not the manager's
+		}
 		for _, ns := range expand(o.namespace()) {
 			rules, _ := o["rules"].([]any)
 			for _, r := range rules {

@@ -98,10 +98,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [portals/finalizers, chatbots/finalizers, chatapps/finalizers, chats/finalizers, metabots/finalizers, scheduledjobs/finalizers]
   verbs: [update]
 # Referenced Secrets and ConfigMaps: read (metadata watched, contents read live), finalizers
-# while in use, rotated OAuth tokens written back.
+# while in use. Secrets also created: each OAuth Portal's <portal>-b24ops-tokens, where the
+# rotated tokens are kept.
 - apiGroups: [""]
-  resources: [secrets, configmaps]
+  resources: [configmaps]
   verbs: [get, list, watch, update, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, get, list, watch, update, patch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
