@@ -199,6 +199,9 @@ func (e *chatBotExternal) v2Error(b *b24v1.ChatBot, err error) error {
 	case errors.Is(err, bitrix.ErrBotOwnership):
 		return managed.Stalled(b24v1.ReasonCodeTaken,
 			"bot %d (code %q) does not belong to application %s: it was registered with another bot token", b.Status.BotID, b.Spec.Code, rules.ApplicationKey(e.portal))
+	case errors.Is(err, bitrix.ErrBotTokenInvalidLength):
+		return managed.Stalled(b24v1.ReasonInvalidSpec, "the Portal's webhook clientId is the V2 botToken, and imbot.v2 accepts at most %d characters: "+
+			"use a shorter clientId, or set spec.api to V1", bitrix.MaxBotTokenLength)
 	case errors.Is(err, bitrix.ErrBotLimitExceeded):
 		return managed.Stalled(b24v1.ReasonBotLimitExceeded, "Bitrix24 refused the bot: application %s has reached its bot limit (BOT_LIMIT_EXCEEDED)", rules.ApplicationKey(e.portal))
 	}

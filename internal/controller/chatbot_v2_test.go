@@ -44,6 +44,8 @@ func TestChatBotV2(t *testing.T) {
 	defer sim.Close()
 	noV2 := bitrixtest.NewServer(bitrixtest.WithoutV2())
 	defer noV2.Close()
+	limited := bitrixtest.NewServer(bitrixtest.WithMaxBotsV2PerApp(1))
+	defer limited.Close()
 	run := subtests(t, managerOpts{})
 
 	cases := []struct {
@@ -170,6 +172,27 @@ func TestChatBotV2(t *testing.T) {
 			waitGone(t, taken)
 			if rb, ok := remoteBot(sim, "v2-shared"); !ok || int64(rb.ID) != reload(t, owned).Status.BotID {
 				t.Fatalf("remote bot = %+v (found %v), want the owner's bot untouched", rb, ok)
+			}
+		}},
+		{"Bitrix24's V2 bot limit gives BotLimitExceeded", func(t *testing.T, ns string) {
+			webhookPortal(t, ns, "acme", "v2-limit", limited)
+			first := chatBotV2(ns, "first", "acme", "limit-first")
+			create(t, first)
+			waitReady(t, first)
+			second := chatBotV2(ns, "second", "acme", "limit-second")
+			create(t, second)
+			assertStalled(t, second, b24v1.ReasonBotLimitExceeded)
+			if _, ok := remoteBot(limited, "limit-second"); ok {
+				t.Error("the bot over the limit was registered")
+			}
+		}},
+		{"a webhook clientId longer than 40 characters is refused for V2 with InvalidSpec", func(t *testing.T, ns string) {
+			webhookPortal(t, ns, "acme", strings.Repeat("k", 41), sim)
+			b := chatBotV2(ns, "support", "acme", "long-token")
+			create(t, b)
+			assertStalled(t, b, b24v1.ReasonInvalidSpec)
+			if msg := readyMessage(b); !strings.Contains(msg, "40 characters") || strings.Contains(msg, strings.Repeat("k", 41)) {
+				t.Errorf("message %q must name the 40-character rule and not the token", msg)
 			}
 		}},
 		{"V1 and V2 bots share one Portal", func(t *testing.T, ns string) {
