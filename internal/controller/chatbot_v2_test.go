@@ -293,6 +293,12 @@ func TestChatBotV2(t *testing.T) {
 	for _, tc := range cases {
 		run(tc.name, tc.run)
 	}
+	// Polling acknowledges a bot's events: they belong to the team's code.
+	for _, s := range []*bitrixtest.Server{sim, noV2, limited} {
+		if n := s.EventGetCount(); n != 0 {
+			t.Errorf("the operator called imbot.v2.Event.get %d times", n)
+		}
+	}
 }
 
 // A crash after Bot.register and before the status write must not leave a second bot: the
