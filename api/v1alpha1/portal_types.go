@@ -96,6 +96,14 @@ type PortalStatus struct {
 	// BoundBots is how many ChatBots are registered through this Portal.
 	// +optional
 	BoundBots int32 `json:"boundBots,omitempty"`
+	// APIRevision is the portal's REST API revision (imbot.v2.Revision.get `rest`), read once
+	// per resync; 0 when the portal has no imbot.v2.
+	// +optional
+	APIRevision int32 `json:"apiRevision,omitempty"`
+	// V2Available says whether the portal has the imbot.v2 bot API (Chatbots 2.0); unset until
+	// the first check. ChatBots without spec.api are registered through V2 when it is true.
+	// +optional
+	V2Available *bool `json:"v2Available,omitempty"`
 }
 
 // Portal is one Bitrix24 application on one portal: URL, credentials and limits.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/b24ops/b24-operator/internal/errclass"
 )
 
 // Chatbots 2.0 (imbot.v2.*) share the transport, the limiter, the retry loop and the redaction
@@ -200,7 +202,7 @@ func init() {
 	for _, s := range []*Error{
 		ErrBotTokenNotSpecified, ErrBotIDRequired, ErrBotOwnership, ErrParamsRequired,
 		ErrBotCodeRequired, ErrBotPropertiesRequired, ErrBotCodeTaken, ErrBotInvalidType,
-		ErrBotInvalidEventMode, ErrBotWebhookURLRequired, ErrBotInvalidCallback, ErrBotLimitExceeded,
+		ErrBotInvalidEventMode, ErrBotWebhookURLRequired, ErrBotInvalidCallback,
 		ErrBotAvatarIncorrectType, ErrBotAvatarIncorrectSize, ErrBotTokenInvalidLength,
 		ErrBotTokenRotationFailed, ErrBotRegisterFailed, ErrBotUnregisterFailed,
 		ErrCommandRequired, ErrCommandNameInvalid, ErrCommandNameEmpty, ErrCommandTitleRequired,
@@ -208,6 +210,8 @@ func init() {
 	} {
 		classes[strings.ToUpper(s.Code)] = errClass{}
 	}
+	// Like v1's MAX_COUNT_ERROR.
+	classes[strings.ToUpper(ErrBotLimitExceeded.Code)] = errClass{reason: errclass.BotLimitExceeded}
 }
 
 // addKnown adds secrets learnt after New (the tokens of a rotation) once each.

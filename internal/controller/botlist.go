@@ -16,14 +16,17 @@ type botListEntry struct {
 	mu      sync.Mutex
 	fetched time.Time
 	bots    map[int]bitrix.BotInfo
+
+	// The same for imbot.v2.Bot.list (paged), which serves the V2 bots of the Portal.
+	muV2      sync.Mutex
+	fetchedV2 time.Time
+	botsV2    map[int]bitrix.BotV2
 }
 
-// BotList returns the Portal's bot list, calling imbot.bot.list only when the last answer is
-// older than maxAge. With force it returns a list read after the call began: concurrent
-// forced readers share one fresh call.
-func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitrix.Client, maxAge time.Duration, force bool) (map[int]bitrix.BotInfo, error) {
-	asked := time.Now()
+// entry returns the Portal's list entry, creating it.
+func (p *Portals) entry(key types.NamespacedName) *botListEntry {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.lists == nil {
 		p.lists = map[types.NamespacedName]*botListEntry{}
 	}
@@ -32,7 +35,15 @@ func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitr
 		e = &botListEntry{}
 		p.lists[key] = e
 	}
-	p.mu.Unlock()
+	return e
+}
+
+// BotList returns the Portal's bot list, calling imbot.bot.list only when the last answer is
+// older than maxAge. With force it returns a list read after the call began: concurrent
+// forced readers share one fresh call.
+func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitrix.Client, maxAge time.Duration, force bool) (map[int]bitrix.BotInfo, error) {
+	asked := time.Now()
+	e := p.entry(key)
 
 	// Holding the entry's lock while calling makes concurrent readers wait for, and then
 	// share, the one answer.
@@ -69,5 +80,48 @@ func (p *Portals) NoteBot(key types.NamespacedName, info bitrix.BotInfo) {
 		}
 		bots[info.ID] = info
 		e.bots = bots
+	}
+}
+
+// BotListV2 is BotList for the V2 bots: every page of imbot.v2.Bot.list (only this
+// application's bots), read at most once per maxAge and shared by every V2 bot of the Portal.
+func (p *Portals) BotListV2(ctx context.Context, key types.NamespacedName, c *bitrix.Client, maxAge time.Duration, force bool) (map[int]bitrix.BotV2, error) {
+	asked := time.Now()
+	e := p.entry(key)
+	e.muV2.Lock()
+	defer e.muV2.Unlock()
+	if e.botsV2 != nil && (e.fetchedV2.After(asked) || !force && time.Since(e.fetchedV2) < maxAge) {
+		return e.botsV2, nil
+	}
+	started := time.Now()
+	list, err := c.ListBotsV2(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	bots := make(map[int]bitrix.BotV2, len(list))
+	for _, b := range list {
+		bots[b.ID] = b
+	}
+	e.botsV2, e.fetchedV2 = bots, started
+	return bots, nil
+}
+
+// NoteBotV2 records a V2 bot the operator just registered, like NoteBot.
+func (p *Portals) NoteBotV2(key types.NamespacedName, bot bitrix.BotV2) {
+	p.mu.Lock()
+	e := p.lists[key]
+	p.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.muV2.Lock()
+	defer e.muV2.Unlock()
+	if e.botsV2 != nil {
+		bots := make(map[int]bitrix.BotV2, len(e.botsV2)+1)
+		for k, v := range e.botsV2 {
+			bots[k] = v
+		}
+		bots[bot.ID] = bot
+		e.botsV2 = bots
 	}
 }

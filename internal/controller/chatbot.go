@@ -34,6 +34,10 @@ type chatBotExternal struct {
 	*chatBotAdapter
 	portal *b24v1.Portal
 	bitrix *bitrix.Client
+	// api is the bot API the bot uses; note says why, when it is not the one the user would
+	// expect (V1 on a portal without imbot.v2).
+	api  b24v1.BotAPI
+	note string
 }
 
 // DependsOn: a bot is registered through a Ready Portal.
@@ -78,16 +82,30 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (managed
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.portals.Cached(ctx, p)
-	if err != nil {
+	e := &chatBotExternal{chatBotAdapter: a, portal: p, api: b.KnownAPI()}
+	if e.api == "" {
+		e.api = b24v1.BotAPIV1 // deleting: a bot never recorded as V2 was registered by V1
+	}
+	if !deleting {
+		if e.api, e.note, err = chooseAPI(b, p); err != nil {
+			return nil, err
+		}
+	}
+	if e.bitrix, err = a.portals.Cached(ctx, p); err != nil {
 		return nil, err
 	}
-	return &chatBotExternal{chatBotAdapter: a, portal: p, bitrix: c}, nil
+	return e, nil
 }
 
 func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
+	if e.api == b24v1.BotAPIV2 {
+		return e.observeV2(ctx, b, force)
+	}
+	if b.Status.BotID != 0 && b.Status.API == "" {
+		b.Status.API = b24v1.BotAPIV1 // registered before status.api existed
+	}
 	resync := resyncOf(e.portal)
-	obs := managed.Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID)}
+	obs := managed.Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID) + e.note}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}
@@ -110,6 +128,9 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 }
 
 func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
+	if e.api == b24v1.BotAPIV2 {
+		return done(e.createV2(ctx, b))
+	}
 	return done(e.create(ctx, b))
 }
 
@@ -160,6 +181,7 @@ func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {
 		}
 	}
 	b.Status.BotID = int64(id)
+	b.Status.API, b.Status.EventMode = b24v1.BotAPIV1, ""
 	b.Status.AppliedHash = hashOf(params)
 	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
@@ -171,6 +193,9 @@ func codeTaken(b *b24v1.ChatBot) error {
 }
 
 func (e *chatBotExternal) Update(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
+	if e.api == b24v1.BotAPIV2 {
+		return done(e.updateV2(ctx, b))
+	}
 	return done(e.update(ctx, b))
 }
 
@@ -200,6 +225,9 @@ func (e *chatBotExternal) update(ctx context.Context, b *b24v1.ChatBot) error {
 func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
 	if b.Status.BotID == 0 {
 		return managed.Applied{Noop: true}, nil
+	}
+	if e.api == b24v1.BotAPIV2 {
+		return done(notOursV2(e.bitrix.UnregisterV2(ctx, int(b.Status.BotID))))
 	}
 	return done(notOurs(e.bitrix.Unregister(ctx, int(b.Status.BotID))))
 }

@@ -76,7 +76,7 @@ func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force boo
 
 	// The auth check runs once per resync, not on every bot change that re-queues the Portal.
 	ready := meta.FindStatusCondition(p.Status.Conditions, b24v1.ConditionReady)
-	if !force && e.portals.authFresh(p, c, resyncOf(p)) && ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == p.Generation {
+	if !force && e.portals.authFresh(p, c, resyncOf(p)) && ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == p.Generation && p.Status.V2Available != nil {
 		return obs, nil
 	}
 	scopes, err := c.Scope(ctx)
@@ -94,6 +94,17 @@ func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force boo
 		if !info.Installed {
 			return managed.Observation{}, managed.Stalled(b24v1.ReasonInstallNotFinished, "the application's installation is not finished: Bitrix24 delivers no bot events to it until installFinish is called from its install page")
 		}
+	}
+	// Which bot APIs the portal has, once per resync with the auth check: ChatBots without
+	// spec.api read it from here. A portal without imbot.v2 is not an error.
+	rev, err := c.Revision(ctx)
+	if err != nil {
+		return managed.Observation{}, err
+	}
+	hasV2 := rev.HasV2()
+	p.Status.APIRevision, p.Status.V2Available = int32(rev.REST), &hasV2
+	if !hasV2 {
+		obs.Message += "; the portal has no imbot.v2, so its bots use the V1 API"
 	}
 	e.portals.markAuthChecked(p, c)
 	return obs, nil

@@ -225,10 +225,12 @@ func webhookPortal(t testing.TB, ns, name, clientID string, sim *bitrixtest.Serv
 
 func ptr[T any](v T) *T { return &v }
 
+// chatBot is a V1 ChatBot (spec.api V1); chatBotV2 leaves the API to the portal.
 func chatBot(ns, name, portal, code string) *b24v1.ChatBot {
 	return &b24v1.ChatBot{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: b24v1.ChatBotSpec{
+			API:          ptr(b24v1.BotAPIV1),
 			PortalRef:    b24v1.LocalObjectReference{Name: portal},
 			Code:         code,
 			EventHandler: ptr(b24v1.HTTPSURL("https://bots.example.com/events")),

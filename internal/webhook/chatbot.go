@@ -183,9 +183,17 @@ func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 // application: Bitrix24 keeps one handler set per application, and registering a bot re-binds
 // it for all of them. On update (old != nil) only differences this change introduces count, so
 // an existing disagreement never blocks an unrelated edit.
+//
+// The rule holds among V1 bots only: a V2 bot has its own webhookUrl.
 func handlerErrors(inv *inventory, app string, bot, old *b24v1.ChatBot, others []*b24v1.ChatBot) field.ErrorList {
+	if !inv.v1Bot(bot) {
+		return nil
+	}
 	mine := rules.ResolvedHandlers(bot).Required()
 	for _, o := range others {
+		if !inv.v1Bot(o) {
+			continue
+		}
 		theirs := rules.ResolvedHandlers(o).Required()
 		if mine == theirs || (old != nil && rules.ResolvedHandlers(old).Required() != theirs) {
 			continue
@@ -217,3 +225,15 @@ func describeHandlers(h [3]string) string {
 
 // requiredEvents name the handlers of rules.Handlers.Required, in its order.
 var requiredEvents = [3]string{"messageAdd", "welcomeMessage", "botDelete"}
+
+// v1Bot says a ChatBot is, or will be, registered through the V1 API: as recorded or
+// declared, or (spec.api unset) because its Portal reported it has no imbot.v2. A bot whose
+// API is not known yet is not held to the V1 rules; the controller decides once the Portal
+// reports.
+func (inv *inventory) v1Bot(b *b24v1.ChatBot) bool {
+	if api := b.KnownAPI(); api != "" {
+		return api == b24v1.BotAPIV1
+	}
+	p := inv.portalOf(b)
+	return p != nil && p.Status.V2Available != nil && !*p.Status.V2Available
+}

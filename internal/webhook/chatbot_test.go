@@ -102,6 +102,14 @@ func TestChatBotCreate(t *testing.T) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
 			return bot(a.ns2, "second", "acme", "second", hookB), []string{"spec.eventHandler", hookA, hookB, "ChatBot " + a.ns1 + "/first", "one set of event handlers per application"}
 		}},
+		{"V2 bots with different event handlers are admitted: each has its own webhookUrl", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), botV2(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "legacy", "acme", "legacy", hookA))
+			return botV2(a.ns1, "second", "acme", "second", hookB), nil
+		}},
+		{"a V1 bot is held only to the handlers of the application's other V1 bots", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), botV2(a.ns1, "first", "acme", "first", hookB), bot(a.ns1, "legacy", "acme", "legacy", hookA))
+			return bot(a.ns1, "second", "acme", "second", hookB), []string{"spec.eventHandler", hookA, hookB, a.ns1 + "/legacy"}
+		}},
 		{"eventHandlers that resolve to another bot's eventHandler are admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
 			b := bot(a.ns1, "second", "acme", "second", "")

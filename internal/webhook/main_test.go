@@ -125,18 +125,28 @@ func portal(ns, name, url, clientID string, maxBots int32) *b24v1.Portal {
 	return p
 }
 
+// bot is a V1 ChatBot (the API the one-handler-set rule is about); see botV2.
 func bot(ns, name, portalName, code, handler string) *b24v1.ChatBot {
 	h := b24v1.HTTPSURL(handler)
 	n := "Bot " + name
+	v1 := b24v1.BotAPIV1
 	return &b24v1.ChatBot{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: b24v1.ChatBotSpec{
+			API:          &v1,
 			PortalRef:    b24v1.LocalObjectReference{Name: portalName},
 			Code:         code,
 			EventHandler: &h,
 			Properties:   b24v1.BotProperties{Name: &n},
 		},
 	}
+}
+
+// botV2 is a ChatBot without spec.api: V2 on a portal that has imbot.v2.
+func botV2(ns, name, portalName, code, handler string) *b24v1.ChatBot {
+	b := bot(ns, name, portalName, code, handler)
+	b.Spec.API = nil
+	return b
 }
 
 func handlers(add, welcome, del string) *b24v1.EventHandlers {
