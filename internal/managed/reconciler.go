@@ -9,11 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -163,11 +165,30 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		}
 		r.applied(obj, done, EventDeleted, r.Kind+" deleted remotely")
 	}
-	if err := r.patchFinalizer(ctx, obj, controllerutil.RemoveFinalizer); err != nil {
+	// The remote object is gone (or left): a conflict on the finalizer is retried here on a
+	// fresh copy, never by a new reconcile that would call the remote delete again.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := r.patchFinalizer(ctx, obj, controllerutil.RemoveFinalizer)
+		if apierrors.IsConflict(err) {
+			if gerr := r.reader().Get(ctx, client.ObjectKeyFromObject(obj), obj); gerr != nil {
+				return gerr
+			}
+		}
+		return err
+	})
+	if err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	r.written.Delete(client.ObjectKeyFromObject(obj))
 	return reconcile.Result{}, nil
+}
+
+// reader reads live where the loop has a live reader, else through its client.
+func (r *Reconciler[T]) reader() client.Reader {
+	if r.Live != nil {
+		return r.Live
+	}
+	return r.Client
 }
 
 // deleteExternal waits for the dependents, then deletes the remote object. Something already

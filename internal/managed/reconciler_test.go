@@ -11,12 +11,15 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -650,5 +653,41 @@ func TestReconcileRequested(t *testing.T) {
 	_, _ = h.reconcile("a")
 	if fmt.Sprint(forced) != "[false true false]" || h.get("a").Status.LastHandledReconcileAt != "now" {
 		t.Fatalf("forced %v, handled %q", forced, h.get("a").Status.LastHandledReconcileAt)
+	}
+}
+
+// A conflict when the finalizer comes off (another writer changed the object after the remote
+// delete) is retried on a fresh copy: the remote delete is not called a second time.
+func TestFinalizerConflictAfterDelete(t *testing.T) {
+	deletes := 0
+	a := external(managed.ExternalFns[*thing]{DeleteFn: func(context.Context, *thing) (managed.Applied, error) {
+		deletes++
+		return managed.Applied{}, nil
+	}})
+	base := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(held("a")).WithStatusSubresource(&thing{}).
+		WithIndex(&thing{}, refIndex, func(o client.Object) []string { return []string{o.(*thing).Spec.Ref} }).Build()
+	conflicts := 0
+	c := interceptor.NewClient(base, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if !obj.GetDeletionTimestamp().IsZero() && conflicts == 0 {
+				conflicts++
+				return apierrors.NewConflict(schema.GroupResource{Resource: "things"}, obj.GetName(), errors.New("the object has been modified"))
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+	h := newProcess(t, c, a)
+	h.delete("a")
+	if _, err := h.reconcile("a"); err != nil {
+		t.Fatal(err)
+	}
+	if conflicts != 1 {
+		t.Fatalf("%d conflicts injected, want 1", conflicts)
+	}
+	if deletes != 1 {
+		t.Fatalf("remote delete called %d times, want 1", deletes)
+	}
+	if !h.gone("a") {
+		t.Fatal("the finalizer is still there")
 	}
 }
