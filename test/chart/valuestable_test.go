@@ -148,11 +148,11 @@ func TestValuesTableCoversValues(t *testing.T) {
 func TestREADMEValuesExist(t *testing.T) {
 	table := valuesTable(t)
 	readme := readFile(t, filepath.Join(repoRoot(), "README.md"))
-	_, helm, ok := strings.Cut(readme, "\n## Install\n")
+	_, helm, ok := strings.Cut(readme, "\n### Chart values\n")
 	if !ok {
-		t.Fatal("README.md has no Install section")
+		t.Fatal("README.md has no Chart values section")
 	}
-	helm, _, _ = strings.Cut(helm, "\n## ")
+	helm, _, _ = strings.Cut(helm, "\n#")
 	n := 0
 	for _, line := range strings.Split(helm, "\n") {
 		if !strings.HasPrefix(line, "| `") {
