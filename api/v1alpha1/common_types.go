@@ -18,6 +18,10 @@ const (
 	// handlers away from the URLs the other ChatBots of its application use (a migration of
 	// the application's single handler set, one bot at a time).
 	MigrateHandlersAnnotation = "b24ops.io/migrate-handlers"
+	// PausedAnnotation set to "true" on any object stops every remote call for it (no drift
+	// check, no create, no update, no send) until it is removed; Ready keeps its status with
+	// reason Paused. Deletion is never blocked: it follows the deletionPolicy.
+	PausedAnnotation = "b24ops.io/paused"
 )
 
 // Condition types. Ready is always present; Reconciling and Stalled only while True.
@@ -43,6 +47,7 @@ const (
 	ReasonOutcomeUnknown     = "OutcomeUnknown"
 	ReasonDeleting           = "Deleting"
 	ReasonSuspended          = "Suspended"
+	ReasonPaused             = "Paused"
 )
 
 // LocalObjectReference names another object in the same namespace.

@@ -2,7 +2,8 @@
 // shares: reading the object, the finalizer and the deletion policy, every status write
 // (a kind's record-before-act step included), the conditions and observedGeneration, every
 // Event, dependency waits before acting and the wait for dependents before deleting,
-// requeue, jitter, backoff and exact wake-ups.
+// requeue, jitter, backoff and exact wake-ups, and the pause (b24ops.io/paused: no adapter
+// call at all but a deletion's).
 //
 // A kind supplies an Adapter: it translates the spec into remote calls and reports what it
 // found (Observe) and what it did (Create, Update, Delete). Adapters never write the object,

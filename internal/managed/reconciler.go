@@ -29,6 +29,8 @@ const (
 	EventDeleted   = "Deleted"
 	EventRecreated = "Recreated"
 	EventOrphaned  = "Orphaned"
+	EventPaused    = "Paused"
+	EventResumed   = "Resumed"
 )
 
 const (
@@ -74,6 +76,14 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return r.reconcileDelete(ctx, obj)
 	}
 
+	// A paused object gets no remote call and no finalizer it does not have yet: without one,
+	// nothing was ever created for it remotely.
+	if Paused(obj) {
+		orig := obj.DeepCopyObject().(T)
+		r.pause(obj)
+		return reconcile.Result{}, r.patchStatus(ctx, orig, obj)
+	}
+
 	// The finalizer goes on before any remote call, so nothing created remotely can be
 	// forgotten by a delete that races the first reconcile.
 	if err := r.patchFinalizer(ctx, obj, controllerutil.AddFinalizer); err != nil {
@@ -95,6 +105,12 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	st := obj.CommonStatus()
 	requested := obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
 	force := requested != "" && requested != st.LastHandledReconcileAt
+	// The first reconcile after a pause reads the remote side afresh: it may have changed
+	// for as long as the object was paused.
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady); c != nil && c.Reason == b24v1.ReasonPaused {
+		force = true
+		r.normal(obj, EventResumed, r.Kind+" resumed: the b24ops.io/paused annotation was removed")
+	}
 	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
 	// status.lastHandledReconcileAt learns the reconcile ran even when it failed.
 	st.LastHandledReconcileAt = requested
@@ -327,6 +343,37 @@ func (r *Reconciler[T]) fresh(ctx context.Context, key types.NamespacedName) (T,
 
 func (r *Reconciler[T]) remember(obj T) {
 	r.written.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
+}
+
+// Paused says the object carries b24ops.io/paused: "true".
+func Paused(obj client.Object) bool {
+	return obj.GetAnnotations()[b24v1.PausedAnnotation] == "true"
+}
+
+// pausedMessage is the Ready message of a paused object.
+const pausedMessage = "paused by the b24ops.io/paused annotation: no remote call is made and spec changes wait until it is removed"
+
+// pause records the paused state: Ready keeps its status (False before any reconcile) with
+// reason Paused, for the current generation, and Reconciling and Stalled go, as the
+// controller is not working on the object: kstatus reads a paused object that was Ready as
+// current (one that was failing stays in progress), Argo CD shows it Suspended. A reconcile
+// request is acknowledged, as on every other path. One event when the pause begins.
+func (r *Reconciler[T]) pause(obj T) {
+	st := obj.CommonStatus()
+	st.LastHandledReconcileAt = obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
+	status := metav1.ConditionFalse
+	already := false
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady); c != nil {
+		status = c.Status
+		already = c.Reason == b24v1.ReasonPaused
+	}
+	setCondition(obj, b24v1.ConditionReady, status, b24v1.ReasonPaused, pausedMessage)
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionReconciling)
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionStalled)
+	st.ObservedGeneration = obj.GetGeneration()
+	if !already {
+		r.normal(obj, EventPaused, r.Kind+" paused: no remote call until the b24ops.io/paused annotation is removed")
+	}
 }
 
 // succeed records Ready=True for the generation just applied.
