@@ -63,7 +63,9 @@ type ChatSpec struct {
 	Entity *ChatEntity `json:"entity,omitempty"`
 
 	// DeletionPolicy: Delete (the bot leaves the chat, handing ownership to ownerId, else to the
-	// first of users, when it owns it) or Orphan (leave it). Defaults to Delete.
+	// first of users, when it owns it) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -85,6 +87,11 @@ type ChatEntity struct {
 // ChatStatus is the observed state of a Chat.
 type ChatStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// ChatID is the chat's id on the portal.
 	// +optional
 	ChatID int64 `json:"chatId,omitempty"`

@@ -63,7 +63,9 @@ type ChatAppSpec struct {
 	// +optional
 	Translations []Translation `json:"translations,omitempty"`
 
-	// DeletionPolicy: Delete (unregister the app) or Orphan (leave it). Defaults to Delete.
+	// DeletionPolicy: Delete (unregister the app) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -129,6 +131,11 @@ type Translation struct {
 // ChatAppStatus is the observed state of a ChatApp.
 type ChatAppStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// AppID is the app's id on the portal.
 	// +optional
 	AppID int64 `json:"appId,omitempty"`

@@ -57,7 +57,9 @@ type ChatBotSpec struct {
 	// Properties are the bot's PROPERTIES.
 	Properties BotProperties `json:"properties"`
 
-	// DeletionPolicy: Delete (unregister the bot) or Orphan (leave it). Defaults to Delete.
+	// DeletionPolicy: Delete (unregister the bot) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -132,6 +134,11 @@ type BotProperties struct {
 // ChatBotStatus is the observed state of a ChatBot.
 type ChatBotStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// BotID is the bot's id on the portal.
 	// +optional
 	BotID int64 `json:"botId,omitempty"`

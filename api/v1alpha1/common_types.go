@@ -22,6 +22,10 @@ const (
 	// check, no create, no update, no send) until it is removed; Ready keeps its status with
 	// reason Paused. Deletion is never blocked: it follows the deletionPolicy.
 	PausedAnnotation = "b24ops.io/paused"
+	// DefaultDeletionPolicyAnnotation on a Namespace (Delete or Orphan) is the deletion policy
+	// of the objects in it that do not set spec.deletionPolicy; it wins over the manager's
+	// --default-deletion-policy.
+	DefaultDeletionPolicyAnnotation = "b24ops.io/default-deletion-policy"
 )
 
 // Condition types. Ready is always present; Reconciling and Stalled only while True.

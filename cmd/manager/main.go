@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -58,7 +59,7 @@ func main() {
 		leaderElect, enableWebhooks, secureMetrics                     bool
 		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
-		certMode                                                       string
+		certMode, defaultDeletionPolicy                                string
 		syncPeriod                                                     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", envDefault("METRICS_BIND_ADDRESS", ":8080"), "Address the metrics endpoint binds to; 0 disables it.")
@@ -76,6 +77,7 @@ func main() {
 	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
 	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	flag.StringVar(&defaultDeletionPolicy, "default-deletion-policy", envDefault("DEFAULT_DELETION_POLICY", "Delete"), "Deletion policy (Delete or Orphan) of ChatBots, ChatApps and Chats that set none, in namespaces without the b24ops.io/default-deletion-policy annotation.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -86,6 +88,11 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	policy := b24v1.DeletionPolicy(defaultDeletionPolicy)
+	if policy != b24v1.DeletionPolicyDelete && policy != b24v1.DeletionPolicyOrphan {
+		log.Error(fmt.Errorf("--default-deletion-policy is %q, want Delete or Orphan", defaultDeletionPolicy), "invalid flag")
+		os.Exit(2)
+	}
 
 	bitrix.RegisterMetrics(metrics.Registry)
 	metabot.RegisterMetrics(metrics.Registry)
@@ -130,7 +137,7 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent}); err != nil {
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, DefaultDeletionPolicy: policy}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

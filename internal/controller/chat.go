@@ -65,9 +65,8 @@ func (a *chatAdapter) DependsOn(ch *b24v1.Chat) []managed.Dependency {
 	return []managed.Dependency{botDependency(ch.Spec.BotRef.Name)}
 }
 
-func (a *chatAdapter) Orphan(ch *b24v1.Chat) bool {
-	return ch.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatAdapter) Orphan(*b24v1.Chat) bool { return false }
 
 type chatExternal struct {
 	*chatAdapter

@@ -118,9 +118,8 @@ type chatAppAdapter struct {
 	portals *Portals
 }
 
-func (a *chatAppAdapter) Orphan(app *b24v1.ChatApp) bool {
-	return app.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatAppAdapter) Orphan(*b24v1.ChatApp) bool { return false }
 
 // DependsOn: an app is registered for a bot that has an id.
 func (a *chatAppAdapter) DependsOn(app *b24v1.ChatApp) []managed.Dependency {

@@ -26,9 +26,8 @@ type chatBotAdapter struct {
 	portals *Portals
 }
 
-func (a *chatBotAdapter) Orphan(b *b24v1.ChatBot) bool {
-	return b.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatBotAdapter) Orphan(*b24v1.ChatBot) bool { return false }
 
 type chatBotExternal struct {
 	*chatBotAdapter

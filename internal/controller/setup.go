@@ -32,6 +32,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Options configure every controller.
@@ -48,6 +49,10 @@ type Options struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// DefaultDeletionPolicy applies to ChatBots, ChatApps and Chats that set no
+	// spec.deletionPolicy in namespaces without the b24ops.io/default-deletion-policy
+	// annotation; empty means Delete.
+	DefaultDeletionPolicy b24v1.DeletionPolicy
 }
 
 // Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
@@ -113,7 +118,7 @@ type setup struct {
 func newReconciler[T managed.Object](s *setup, kind string, newObj func() T, a managed.Adapter[T]) *managed.Reconciler[T] {
 	return &managed.Reconciler[T]{
 		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
-		Kind: kind, New: newObj, Adapter: a,
+		Kind: kind, New: newObj, Adapter: a, DefaultDeletionPolicy: s.opts.DefaultDeletionPolicy,
 	}
 }
 

@@ -85,8 +85,19 @@ type Adapter[T Object] interface {
 	// Connect resolves what obj needs to act (a client) and returns the External for it. It
 	// makes no write call. The dependencies declared with DependsOn are Ready when it runs.
 	Connect(ctx context.Context, obj T) (External[T], error)
-	// Orphan says the remote object must be left alone on deletion.
+	// Orphan says the remote object must be left alone on deletion whatever the deletion
+	// policy (a kind with nothing to remove). The loop applies spec.deletionPolicy itself
+	// (DeletionPolicyObject).
 	Orphan(obj T) bool
+}
+
+// DeletionPolicyObject is an optional capability of an Object: a kind with spec.deletionPolicy.
+// The loop resolves the policy in effect (the object's field, else its namespace's
+// b24ops.io/default-deletion-policy annotation, else the manager's default), records it in
+// status and, on deletion, leaves the remote object alone when it is Orphan.
+type DeletionPolicyObject interface {
+	SpecDeletionPolicy() *b24v1.DeletionPolicy
+	SetEffectiveDeletionPolicy(b24v1.DeletionPolicy)
 }
 
 // DependsOn is an optional capability of an Adapter: the objects obj needs before anything is

@@ -59,6 +59,9 @@ type Reconciler[T Object] struct {
 	Kind string
 	// Jitter spreads a requeue; nil means +0..10%.
 	Jitter func(time.Duration) time.Duration
+	// DefaultDeletionPolicy applies to objects that set no deletion policy, in namespaces
+	// without the b24ops.io/default-deletion-policy annotation; empty means Delete.
+	DefaultDeletionPolicy b24v1.DeletionPolicy
 }
 
 // Reconcile implements reconcile.Reconciler: read the object, put the finalizer on first,
@@ -81,6 +84,9 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if Paused(obj) {
 		orig := obj.DeepCopyObject().(T)
 		r.pause(obj)
+		if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
+			return reconcile.Result{}, err
+		}
 		return reconcile.Result{}, r.patchStatus(ctx, orig, obj)
 	}
 
@@ -115,6 +121,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	// status.lastHandledReconcileAt learns the reconcile ran even when it failed.
 	st.LastHandledReconcileAt = requested
 
+	if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
+		return r.fail(ctx, *orig, obj, err)
+	}
 	if err := r.waitForDependencies(ctx, obj); err != nil {
 		return r.fail(ctx, *orig, obj, Classify("resolve dependencies", err))
 	}
@@ -163,7 +172,17 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		return reconcile.Result{}, nil
 	}
 	orig := obj.DeepCopyObject().(T)
-	if r.Adapter.Orphan(obj) {
+	policy, perr := r.recordDeletionPolicy(ctx, obj)
+	if perr != nil {
+		setDeleting(obj, perr.Reason, perr.Message)
+		r.reportChange(ctx, orig, obj, perr)
+		res, rerr := r.requeueFor(perr)
+		if err := r.patchStatus(ctx, orig, obj); err != nil && rerr == nil {
+			return reconcile.Result{}, err
+		}
+		return res, rerr
+	}
+	if r.Adapter.Orphan(obj) || policy == b24v1.DeletionPolicyOrphan {
 		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (deletionPolicy Orphan)")
 	} else {
 		done, err := r.deleteExternal(ctx, obj)
@@ -184,6 +203,41 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 	}
 	r.written.Delete(client.ObjectKeyFromObject(obj))
 	return reconcile.Result{}, nil
+}
+
+// recordDeletionPolicy resolves the deletion policy in effect of a kind that has one and
+// records it in status: the object's own field, else its namespace's
+// b24ops.io/default-deletion-policy annotation, else the manager's default. A namespace
+// annotation that is neither Delete nor Orphan is ignored. Kinds without one get "".
+func (r *Reconciler[T]) recordDeletionPolicy(ctx context.Context, obj T) (b24v1.DeletionPolicy, *Error) {
+	o, ok := any(obj).(DeletionPolicyObject)
+	if !ok {
+		return "", nil
+	}
+	policy, err := r.deletionPolicy(ctx, obj.GetNamespace(), o.SpecDeletionPolicy())
+	if err != nil {
+		return "", err
+	}
+	o.SetEffectiveDeletionPolicy(policy)
+	return policy, nil
+}
+
+func (r *Reconciler[T]) deletionPolicy(ctx context.Context, namespace string, own *b24v1.DeletionPolicy) (b24v1.DeletionPolicy, *Error) {
+	if own != nil && *own != "" {
+		return *own, nil
+	}
+	var ns corev1.Namespace
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: namespace}, &ns); client.IgnoreNotFound(err) != nil {
+		return "", Retryable(b24v1.ReasonRemoteError, "read namespace %s for its default deletion policy: %v", namespace, err)
+	}
+	switch p := b24v1.DeletionPolicy(ns.Annotations[b24v1.DefaultDeletionPolicyAnnotation]); p {
+	case b24v1.DeletionPolicyDelete, b24v1.DeletionPolicyOrphan:
+		return p, nil
+	}
+	if r.DefaultDeletionPolicy != "" {
+		return r.DefaultDeletionPolicy, nil
+	}
+	return b24v1.DeletionPolicyDelete, nil
 }
 
 // deleteExternal waits for the dependents, then deletes the remote object. Something already
