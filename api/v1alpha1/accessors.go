@@ -37,3 +37,14 @@ func (o *Chat) SpecDeletionPolicy() *DeletionPolicy { return o.Spec.DeletionPoli
 
 // SetEffectiveDeletionPolicy records the deletion policy in effect in status.
 func (o *Chat) SetEffectiveDeletionPolicy(p DeletionPolicy) { o.Status.DeletionPolicy = p }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *ChatBot) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *ChatApp) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *Chat) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+func observeOnly(p *ManagementPolicy) bool { return p != nil && *p == ManagementPolicyObserveOnly }

@@ -68,6 +68,18 @@ type ChatSpec struct {
 	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy: Full (create, update and delete the remote object) or ObserveOnly
+	// (find it, report it and whether it matches the spec in the Synced condition, never
+	// write to Bitrix24, not even on deletion). Switching to Full takes the remote object over
+	// in place. Defaults to Full.
+	// +optional
+	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// Adopt names the existing remote chat to observe or take over by its id, when the entity is
+	// not enough to find it.
+	// +optional
+	Adopt *Adopt `json:"adopt,omitempty"`
 }
 
 // ChatEntity is the ENTITY_TYPE / ENTITY_ID pair.

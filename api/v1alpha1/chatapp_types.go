@@ -68,6 +68,13 @@ type ChatAppSpec struct {
 	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy: Full (create, update and delete the remote object) or ObserveOnly
+	// (find it, report it and whether it matches the spec in the Synced condition, never
+	// write to Bitrix24, not even on deletion). Switching to Full takes the remote object over
+	// in place. Defaults to Full.
+	// +optional
+	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // JSCommand is a JS command app.

@@ -33,6 +33,9 @@ const (
 	ConditionReady       = "Ready"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionSynced (ObserveOnly objects only) says whether the remote object matches the
+	// spec; its message names what differs.
+	ConditionSynced = "Synced"
 )
 
 // Reasons of the Ready condition (stable, CamelCase).
@@ -52,6 +55,13 @@ const (
 	ReasonDeleting           = "Deleting"
 	ReasonSuspended          = "Suspended"
 	ReasonPaused             = "Paused"
+)
+
+// Reasons of the Synced condition.
+const (
+	SyncedReasonInSync   = "InSync"
+	SyncedReasonDrifted  = "Drifted"
+	SyncedReasonNotFound = "NotFound"
 )
 
 // LocalObjectReference names another object in the same namespace.
@@ -103,6 +113,25 @@ const (
 	// DeletionPolicyOrphan leaves the remote object as it is.
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
+
+// ManagementPolicy says whether the operator may write to the remote object.
+// +kubebuilder:validation:Enum=Full;ObserveOnly
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyFull creates, updates and deletes the remote object.
+	ManagementPolicyFull ManagementPolicy = "Full"
+	// ManagementPolicyObserveOnly finds the remote object, reports it in status and whether it
+	// matches the spec (condition Synced), and never writes to Bitrix24, not even on deletion.
+	ManagementPolicyObserveOnly ManagementPolicy = "ObserveOnly"
+)
+
+// Adopt names an existing remote object to take over when its natural key is not enough.
+type Adopt struct {
+	// ID is the remote object's id.
+	// +kubebuilder:validation:Minimum=1
+	ID int64 `json:"id"`
+}
 
 // Color is a Bitrix24 color name.
 // +kubebuilder:validation:Enum=RED;GREEN;MINT;LIGHT_BLUE;DARK_BLUE;PURPLE;AQUA;PINK;LIME;BROWN;AZURE;KHAKI;SAND;MARENGO;GRAY;GRAPHITE

@@ -47,6 +47,9 @@ type Observation struct {
 	// asked for (a suspended schedule): Ready=True, so kstatus, Flux and ArgoCD read the
 	// object as current, and the reason says what it is doing.
 	Reason string
+	// Drift names what differs between the remote object and the spec when UpToDate is false
+	// ("properties.name"), for the Synced condition of an ObserveOnly object.
+	Drift []string
 	// Events are events the loop records for what Observe found (a request acknowledged
 	// and ignored, ticks skipped), also when Observe returns an error.
 	Events []Event
@@ -98,6 +101,13 @@ type Adapter[T Object] interface {
 type DeletionPolicyObject interface {
 	SpecDeletionPolicy() *b24v1.DeletionPolicy
 	SetEffectiveDeletionPolicy(b24v1.DeletionPolicy)
+}
+
+// ObservedObject is an optional capability of an Object: a kind with spec.managementPolicy.
+// When ObserveOnly says true the loop never calls Create, Update or Delete: a missing remote
+// object is reported, drift goes to the Synced condition, deletion leaves the remote object.
+type ObservedObject interface {
+	ObserveOnly() bool
 }
 
 // DependsOn is an optional capability of an Adapter: the objects obj needs before anything is

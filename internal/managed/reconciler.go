@@ -138,6 +138,10 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	if err != nil {
 		return r.fail(ctx, *orig, obj, Classify("read remote state", err))
 	}
+	if observeOnly(obj) {
+		return r.observed(ctx, *orig, obj, obs)
+	}
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionSynced)
 	switch {
 	case !obs.Exists:
 		before := obj.DeepCopyObject().(T)
@@ -182,9 +186,12 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		}
 		return res, rerr
 	}
-	if r.Adapter.Orphan(obj) || policy == b24v1.DeletionPolicyOrphan {
+	switch {
+	case observeOnly(obj):
+		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (managementPolicy ObserveOnly)")
+	case r.Adapter.Orphan(obj) || policy == b24v1.DeletionPolicyOrphan:
 		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (deletionPolicy Orphan)")
-	} else {
+	default:
 		done, err := r.deleteExternal(ctx, obj)
 		if err != nil {
 			e := Classify("delete", err)
@@ -217,6 +224,10 @@ func (r *Reconciler[T]) recordDeletionPolicy(ctx context.Context, obj T) (b24v1.
 	policy, err := r.deletionPolicy(ctx, obj.GetNamespace(), o.SpecDeletionPolicy())
 	if err != nil {
 		return "", err
+	}
+	if observeOnly(obj) {
+		// Nothing observed is ever removed.
+		policy = b24v1.DeletionPolicyOrphan
 	}
 	o.SetEffectiveDeletionPolicy(policy)
 	return policy, nil
@@ -397,6 +408,38 @@ func (r *Reconciler[T]) fresh(ctx context.Context, key types.NamespacedName) (T,
 
 func (r *Reconciler[T]) remember(obj T) {
 	r.written.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
+}
+
+func observeOnly(obj client.Object) bool {
+	o, ok := obj.(ObservedObject)
+	return ok && o.ObserveOnly()
+}
+
+// observed ends the reconcile of an ObserveOnly object: what Observe found goes to status and
+// the Synced condition; nothing is created or updated. A remote object that is not found is
+// waited for (Ready=False, DependencyNotReady) and looked for again at the next resync.
+func (r *Reconciler[T]) observed(ctx context.Context, orig, obj T, obs Observation) (reconcile.Result, error) {
+	if !obs.Exists {
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonNotFound,
+			"no remote "+r.Kind+" was found; managementPolicy ObserveOnly creates nothing")
+		after := obs.RequeueAfter
+		if after <= 0 {
+			after = DefaultResync
+		}
+		return r.fail(ctx, orig, obj, &Error{Reason: b24v1.ReasonDependencyNotReady, Outcome: Wait, RequeueAfter: after,
+			Message: "waiting for the remote " + r.Kind + " to exist: managementPolicy ObserveOnly creates nothing"})
+	}
+	if obs.UpToDate {
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionTrue, b24v1.SyncedReasonInSync, "the remote "+r.Kind+" matches the spec")
+	} else {
+		msg := "the remote " + r.Kind + " differs from the spec"
+		if len(obs.Drift) > 0 {
+			msg += ": " + strings.Join(obs.Drift, ", ")
+		}
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonDrifted, msg)
+	}
+	obs.Message = r.Kind + " observed, never written (managementPolicy ObserveOnly); condition Synced says whether it matches the spec"
+	return r.succeed(obj, obs), nil
 }
 
 // Paused says the object carries b24ops.io/paused: "true".

@@ -22,6 +22,8 @@ type thingSpec struct {
 	Ref string `json:"ref,omitempty"`
 	// DeletionPolicy is the object's own deletion policy.
 	DeletionPolicy *b24v1.DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// ObserveOnly is the object's management policy.
+	ObserveOnly bool `json:"observeOnly,omitempty"`
 }
 
 type thingStatus struct {
@@ -35,6 +37,8 @@ type thingStatus struct {
 }
 
 func (t *thing) CommonStatus() *b24v1.CommonStatus { return &t.Status.CommonStatus }
+
+func (t *thing) ObserveOnly() bool { return t.Spec.ObserveOnly }
 
 func (t *thing) SpecDeletionPolicy() *b24v1.DeletionPolicy { return t.Spec.DeletionPolicy }
 
