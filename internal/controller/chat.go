@@ -98,7 +98,10 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	resync := resyncOf(e.bot.portal)
 	// Whatever happens now (a read, a create, an update) counts as this resync's check.
 	obs := managed.Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
-	if st.ChatID == 0 {
+	if st.ChatID == 0 && ch.Spec.Adopt != nil {
+		// An existing chat named by its id: read it below (the bot must be a member).
+		st.ChatID = ch.Spec.Adopt.ID
+	} else if st.ChatID == 0 {
 		// Look the chat up by its entity before creating it: imbot.chat.add is not idempotent,
 		// and an add whose answer was lost (a crash before the status write, an ambiguous
 		// failure) left a chat behind. This lookup is what makes the retry safe.
@@ -144,6 +147,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	e.plan = e.diff(ch, d, members)
 	obs.Exists = true
 	obs.UpToDate = e.plan.empty()
+	obs.Drift = e.plan.fields()
 	if obs.UpToDate {
 		st.LastVerified = &metav1.Time{Time: time.Now()}
 	}
@@ -257,6 +261,27 @@ type chatPlan struct {
 func (p chatPlan) empty() bool {
 	return p.title == "" && p.color == "" && p.avatar == nil && len(p.add) == 0 && p.owner == 0 &&
 		len(p.remove) == 0 && p.ownerStuck == 0
+}
+
+// fields names what the plan would change, for the Synced condition of an ObserveOnly chat.
+func (p chatPlan) fields() []string {
+	var out []string
+	if p.title != "" {
+		out = append(out, "title")
+	}
+	if p.color != "" {
+		out = append(out, "color")
+	}
+	if p.avatar != nil {
+		out = append(out, "avatar")
+	}
+	if len(p.add) > 0 || len(p.remove) > 0 {
+		out = append(out, fmt.Sprintf("users (%d to add, %d to remove)", len(p.add), len(p.remove)))
+	}
+	if p.owner != 0 || p.ownerStuck != 0 {
+		out = append(out, "ownerId")
+	}
+	return out
 }
 
 // diff compares the spec with the chat as the portal reported it. Fields the spec leaves out

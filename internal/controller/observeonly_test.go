@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 )
 
@@ -119,6 +121,44 @@ func TestObserveOnly(t *testing.T) {
 		waitGone(t, bot)
 		if n := botWrites(sim); n != 0 {
 			t.Fatalf("%d bot writes on deletion, want 0", n)
+		}
+	})
+}
+
+// TestChatObserveOnlyAdoptsByID pins spec.adopt.id on a Chat whose entity does not find it:
+// ObserveOnly reads the chat, reports the title drift and writes nothing; Full then takes the
+// same chat over.
+func TestChatObserveOnlyAdoptsByID(t *testing.T) {
+	run := perSimCases(t, managerOpts{})
+	run("a chat named by spec.adopt.id is observed with zero writes, then taken over in place", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		bot := portalWithBot(t, ns, sim)
+		id, err := remoteClient(t, sim).ChatAdd(context.Background(), bitrix.ChatAddParams{
+			BotID: int(bot.Status.BotID), Title: "Old title", Users: []int{1}, EntityType: "ELSEWHERE", EntityID: "made-by-hand"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		ch := groupChat(ns, "incidents", "support", 1)
+		ch.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		ch.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, ch)
+		waitReady(t, ch)
+		poke(t, ch)
+		if ch.Status.ChatID != int64(id) {
+			t.Fatalf("status.chatId %d, want the adopted chat %d", ch.Status.ChatID, id)
+		}
+		if synced := meta.FindStatusCondition(ch.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Status != metav1.ConditionFalse || !strings.Contains(synced.Message, "title") {
+			t.Fatalf("Synced %+v, want False naming the title", synced)
+		}
+		if w := writeCalls(sim); len(w) != 0 {
+			t.Fatalf("writes for an ObserveOnly chat: %v", w)
+		}
+
+		update(t, ch, func() { ch.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyFull) })
+		assertInSync(t, ch)
+		if ch.Status.ChatID != int64(id) || remoteChat(t, sim, int64(id)).Title != "Incidents" || sim.CallCount("imbot.chat.add") != 0 {
+			t.Fatalf("after switching to Full: chatId %d, remote title %q, %d chat.add; want chat %d retitled in place",
+				ch.Status.ChatID, remoteChat(t, sim, int64(id)).Title, sim.CallCount("imbot.chat.add"), id)
 		}
 	})
 }
