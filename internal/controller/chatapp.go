@@ -170,6 +170,14 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	e.verify = force || due(st.LastVerified, resync)
 	obs.Exists = true
 	obs.UpToDate = st.AppliedHash == hashOf(params) && !e.verify
+	if app.ObserveOnly() {
+		// The existence check is a write: an observed app is compared with what was last
+		// applied, the only copy of it that can be read.
+		obs.UpToDate = st.AppliedHash == hashOf(params)
+		if !obs.UpToDate {
+			obs.Drift = []string{"the spec changed since the app was last applied (Bitrix24 cannot read a chat app back)"}
+		}
+	}
 	if !e.verify {
 		obs.RequeueAfter = untilDue(st.LastVerified, resync)
 	}
