@@ -48,7 +48,7 @@ func (s *setup) chat() error {
 		WithOptions(opts).
 		// A chat waits for its bot's id.
 		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
-	return watchRefs(b, c, &b24v1.ChatList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatList{}), c, &b24v1.ChatList{}).Complete(r)
 }
 
 // chatAdapter creates group chats on behalf of a bot, keeps them as the spec says, and makes

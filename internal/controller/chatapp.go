@@ -30,7 +30,7 @@ func (s *setup) chatApp() error {
 		WithOptions(s.controllerOptions()).
 		// An app waits for its bot's id and follows it when the bot is registered again.
 		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatAppList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
-	return watchRefs(b, c, &b24v1.ChatAppList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatAppList{}), c, &b24v1.ChatAppList{}).Complete(r)
 }
 
 // boundBot is the ChatBot an app or chat acts through: its remote id, Portal and client.

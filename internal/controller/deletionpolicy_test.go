@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,19 @@ func TestDefaultDeletionPolicy(t *testing.T) {
 			waitReady(t, bot)
 			if bot.Status.DeletionPolicy != tc.want {
 				t.Fatalf("status.deletionPolicy %q, want %q", bot.Status.DeletionPolicy, tc.want)
+			}
+			if tc.nsAnnotation == "" {
+				// A later annotation on the namespace shows in status without a change to the bot.
+				annotate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, b24v1.DefaultDeletionPolicyAnnotation, "Delete")
+				eventually(t, 30*time.Second, "status.deletionPolicy Delete", func() (bool, string) {
+					r := reload(t, bot)
+					return r.Status.DeletionPolicy == b24v1.DeletionPolicyDelete, string(r.Status.DeletionPolicy)
+				})
+				annotate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, b24v1.DefaultDeletionPolicyAnnotation, "Orphan")
+				eventually(t, 30*time.Second, "status.deletionPolicy Orphan", func() (bool, string) {
+					r := reload(t, bot)
+					return r.Status.DeletionPolicy == b24v1.DeletionPolicyOrphan, string(r.Status.DeletionPolicy)
+				})
 			}
 			deleteObject(t, bot)
 			waitGone(t, bot)

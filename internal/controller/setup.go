@@ -169,6 +169,32 @@ func watchRefs(b *builder.Builder, c client.Client, list client.ObjectList) *bui
 		Watches(&corev1.ConfigMap{}, byIndex(c, list, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 }
 
+// watchNamespacePolicy re-reconciles a namespace's objects of list's kind when its
+// b24ops.io/default-deletion-policy annotation changes, so status.deletionPolicy follows.
+func watchNamespacePolicy(b *builder.Builder, c client.Client, list client.ObjectList) *builder.Builder {
+	changed := func(o, n client.Object) bool {
+		return o.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation] != n.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation]
+	}
+	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l, client.InNamespace(ns.GetName())); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(item runtime.Object) error {
+			co := item.(client.Object)
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
+			return nil
+		})
+		return reqs
+	}), builder.WithPredicates(predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return changed(e.ObjectOld, e.ObjectNew) },
+	}))
+}
+
 func (s *setup) portal() error {
 	c := s.mgr.GetClient()
 	r := newReconciler(s, "Portal", func() *b24v1.Portal { return &b24v1.Portal{} },
@@ -211,7 +237,7 @@ func (s *setup) chatBot() error {
 		// A bot being deleted waits for its apps and chats.
 		Watches(&b24v1.ChatApp{}, enqueueRef(func(a *b24v1.ChatApp) string { return a.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
 		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
-	return watchRefs(b, c, &b24v1.ChatBotList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatBotList{}), c, &b24v1.ChatBotList{}).Complete(r)
 }
 
 func deletedOnly() predicate.Predicate {
