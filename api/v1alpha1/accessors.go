@@ -20,18 +20,31 @@ func (o *Metabot) CommonStatus() *CommonStatus { return &o.Status.CommonStatus }
 // CommonStatus returns the status part every kind shares.
 func (o *ScheduledJob) CommonStatus() *CommonStatus { return &o.Status.CommonStatus }
 
-func policy(p *DeletionPolicy) DeletionPolicy {
-	if p == nil {
-		return DeletionPolicyDelete
-	}
-	return *p
-}
+// SpecDeletionPolicy is spec.deletionPolicy; nil means the default applies.
+func (o *ChatBot) SpecDeletionPolicy() *DeletionPolicy { return o.Spec.DeletionPolicy }
 
-// EffectiveDeletionPolicy is spec.deletionPolicy or its default, Delete.
-func (o *ChatBot) EffectiveDeletionPolicy() DeletionPolicy { return policy(o.Spec.DeletionPolicy) }
+// SetEffectiveDeletionPolicy records the deletion policy in effect in status.
+func (o *ChatBot) SetEffectiveDeletionPolicy(p DeletionPolicy) { o.Status.DeletionPolicy = p }
 
-// EffectiveDeletionPolicy is spec.deletionPolicy or its default, Delete.
-func (o *ChatApp) EffectiveDeletionPolicy() DeletionPolicy { return policy(o.Spec.DeletionPolicy) }
+// SpecDeletionPolicy is spec.deletionPolicy; nil means the default applies.
+func (o *ChatApp) SpecDeletionPolicy() *DeletionPolicy { return o.Spec.DeletionPolicy }
 
-// EffectiveDeletionPolicy is spec.deletionPolicy or its default, Delete.
-func (o *Chat) EffectiveDeletionPolicy() DeletionPolicy { return policy(o.Spec.DeletionPolicy) }
+// SetEffectiveDeletionPolicy records the deletion policy in effect in status.
+func (o *ChatApp) SetEffectiveDeletionPolicy(p DeletionPolicy) { o.Status.DeletionPolicy = p }
+
+// SpecDeletionPolicy is spec.deletionPolicy; nil means the default applies.
+func (o *Chat) SpecDeletionPolicy() *DeletionPolicy { return o.Spec.DeletionPolicy }
+
+// SetEffectiveDeletionPolicy records the deletion policy in effect in status.
+func (o *Chat) SetEffectiveDeletionPolicy(p DeletionPolicy) { o.Status.DeletionPolicy = p }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *ChatBot) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *ChatApp) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *Chat) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
+
+func observeOnly(p *ManagementPolicy) bool { return p != nil && *p == ManagementPolicyObserveOnly }

@@ -63,9 +63,23 @@ type ChatSpec struct {
 	Entity *ChatEntity `json:"entity,omitempty"`
 
 	// DeletionPolicy: Delete (the bot leaves the chat, handing ownership to ownerId, else to the
-	// first of users, when it owns it) or Orphan (leave it). Defaults to Delete.
+	// first of users, when it owns it) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy: Full (create, update and delete the remote object) or ObserveOnly
+	// (find it, report it and whether it matches the spec in the Synced condition, never
+	// write to Bitrix24, not even on deletion). Switching to Full takes the remote object over
+	// in place. Defaults to Full.
+	// +optional
+	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// Adopt names the existing remote chat to observe or take over by its id, when the entity is
+	// not enough to find it.
+	// +optional
+	Adopt *Adopt `json:"adopt,omitempty"`
 }
 
 // ChatEntity is the ENTITY_TYPE / ENTITY_ID pair.
@@ -85,6 +99,11 @@ type ChatEntity struct {
 // ChatStatus is the observed state of a Chat.
 type ChatStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// ChatID is the chat's id on the portal.
 	// +optional
 	ChatID int64 `json:"chatId,omitempty"`

@@ -63,9 +63,18 @@ type ChatAppSpec struct {
 	// +optional
 	Translations []Translation `json:"translations,omitempty"`
 
-	// DeletionPolicy: Delete (unregister the app) or Orphan (leave it). Defaults to Delete.
+	// DeletionPolicy: Delete (unregister the app) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy: Full (create, update and delete the remote object) or ObserveOnly
+	// (find it, report it and whether it matches the spec in the Synced condition, never
+	// write to Bitrix24, not even on deletion). Switching to Full takes the remote object over
+	// in place. Defaults to Full.
+	// +optional
+	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // JSCommand is a JS command app.
@@ -129,6 +138,11 @@ type Translation struct {
 // ChatAppStatus is the observed state of a ChatApp.
 type ChatAppStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// AppID is the app's id on the portal.
 	// +optional
 	AppID int64 `json:"appId,omitempty"`

@@ -122,9 +122,18 @@ type ChatBotSpec struct {
 	// Properties are the bot's PROPERTIES.
 	Properties BotProperties `json:"properties"`
 
-	// DeletionPolicy: Delete (unregister the bot) or Orphan (leave it). Defaults to Delete.
+	// DeletionPolicy: Delete (unregister the bot) or Orphan (leave it). Defaults to
+	// the namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
 	// +optional
 	DeletionPolicy *DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy: Full (create, update and delete the remote object) or ObserveOnly
+	// (find it, report it and whether it matches the spec in the Synced condition, never
+	// write to Bitrix24, not even on deletion). Switching to Full takes the remote object over
+	// in place. Defaults to Full.
+	// +optional
+	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // EventHandlers sets one URL per event.
@@ -214,6 +223,11 @@ type BotProperties struct {
 // ChatBotStatus is the observed state of a ChatBot.
 type ChatBotStatus struct {
 	CommonStatus `json:",inline"`
+	// DeletionPolicy is the deletion policy in effect: spec.deletionPolicy, else the
+	// namespace's b24ops.io/default-deletion-policy annotation, else the manager's
+	// --default-deletion-policy (Delete unless set).
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// BotID is the bot's id on the portal.
 	// +optional
 	BotID int64 `json:"botId,omitempty"`

@@ -18,6 +18,14 @@ const (
 	// handlers away from the URLs the other ChatBots of its application use (a migration of
 	// the application's single handler set, one bot at a time).
 	MigrateHandlersAnnotation = "b24ops.io/migrate-handlers"
+	// PausedAnnotation set to "true" on any object stops every remote call for it (no drift
+	// check, no create, no update, no send) until it is removed; Ready keeps its status with
+	// reason Paused. Deletion is never blocked: it follows the deletionPolicy.
+	PausedAnnotation = "b24ops.io/paused"
+	// DefaultDeletionPolicyAnnotation on a Namespace (Delete or Orphan) is the deletion policy
+	// of the objects in it that do not set spec.deletionPolicy; it wins over the manager's
+	// --default-deletion-policy.
+	DefaultDeletionPolicyAnnotation = "b24ops.io/default-deletion-policy"
 )
 
 // Condition types. Ready is always present; Reconciling and Stalled only while True.
@@ -25,6 +33,9 @@ const (
 	ConditionReady       = "Ready"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionSynced (ObserveOnly objects only) says whether the remote object matches the
+	// spec; its message names what differs.
+	ConditionSynced = "Synced"
 )
 
 // Reasons of the Ready condition (stable, CamelCase).
@@ -43,6 +54,14 @@ const (
 	ReasonOutcomeUnknown     = "OutcomeUnknown"
 	ReasonDeleting           = "Deleting"
 	ReasonSuspended          = "Suspended"
+	ReasonPaused             = "Paused"
+)
+
+// Reasons of the Synced condition.
+const (
+	SyncedReasonInSync   = "InSync"
+	SyncedReasonDrifted  = "Drifted"
+	SyncedReasonNotFound = "NotFound"
 )
 
 // LocalObjectReference names another object in the same namespace.
@@ -94,6 +113,25 @@ const (
 	// DeletionPolicyOrphan leaves the remote object as it is.
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
+
+// ManagementPolicy says whether the operator may write to the remote object.
+// +kubebuilder:validation:Enum=Full;ObserveOnly
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyFull creates, updates and deletes the remote object.
+	ManagementPolicyFull ManagementPolicy = "Full"
+	// ManagementPolicyObserveOnly finds the remote object, reports it in status and whether it
+	// matches the spec (condition Synced), and never writes to Bitrix24, not even on deletion.
+	ManagementPolicyObserveOnly ManagementPolicy = "ObserveOnly"
+)
+
+// Adopt names an existing remote object to take over when its natural key is not enough.
+type Adopt struct {
+	// ID is the remote object's id.
+	// +kubebuilder:validation:Minimum=1
+	ID int64 `json:"id"`
+}
 
 // Color is a Bitrix24 color name.
 // +kubebuilder:validation:Enum=RED;GREEN;MINT;LIGHT_BLUE;DARK_BLUE;PURPLE;AQUA;PINK;LIME;BROWN;AZURE;KHAKI;SAND;MARENGO;GRAY;GRAPHITE

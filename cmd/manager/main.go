@@ -69,7 +69,7 @@ func main() {
 		leaderElect, enableWebhooks, secureMetrics, requireSecretLabel bool
 		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
-		certMode                                                       string
+		certMode, defaultDeletionPolicy                                string
 		syncPeriod                                                     time.Duration
 		kubeAPIQPS                                                     float64
 		kubeAPIBurst                                                   int
@@ -96,6 +96,7 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API server above kube-api-qps.")
 	flag.BoolVar(&requireSecretLabel, "require-secret-label", envBool("REQUIRE_SECRET_LABEL", true), "Read and watch only Secrets labelled b24ops.io/credentials=true; false for single-team clusters.")
+	flag.StringVar(&defaultDeletionPolicy, "default-deletion-policy", envDefault("DEFAULT_DELETION_POLICY", "Delete"), "Deletion policy (Delete or Orphan) of ChatBots, ChatApps and Chats that set none, in namespaces without the b24ops.io/default-deletion-policy annotation.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -106,6 +107,11 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	policy := b24v1.DeletionPolicy(defaultDeletionPolicy)
+	if policy != b24v1.DeletionPolicyDelete && policy != b24v1.DeletionPolicyOrphan {
+		log.Error(fmt.Errorf("--default-deletion-policy is %q, want Delete or Orphan", defaultDeletionPolicy), "invalid flag")
+		os.Exit(2)
+	}
 
 	if err := egress.apply(); err != nil {
 		log.Error(err, "invalid outbound settings")
@@ -157,7 +163,7 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel}); err != nil {
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel, DefaultDeletionPolicy: policy}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

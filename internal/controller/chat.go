@@ -48,7 +48,7 @@ func (s *setup) chat() error {
 		WithOptions(opts).
 		// A chat waits for its bot's id.
 		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
-	return watchRefs(b, c, &b24v1.ChatList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatList{}), c, &b24v1.ChatList{}).Complete(r)
 }
 
 // chatAdapter creates group chats on behalf of a bot, keeps them as the spec says, and makes
@@ -65,9 +65,8 @@ func (a *chatAdapter) DependsOn(ch *b24v1.Chat) []managed.Dependency {
 	return []managed.Dependency{botDependency(ch.Spec.BotRef.Name)}
 }
 
-func (a *chatAdapter) Orphan(ch *b24v1.Chat) bool {
-	return ch.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatAdapter) Orphan(*b24v1.Chat) bool { return false }
 
 type chatExternal struct {
 	*chatAdapter
@@ -99,7 +98,10 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	resync := resyncOf(e.bot.portal)
 	// Whatever happens now (a read, a create, an update) counts as this resync's check.
 	obs := managed.Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
-	if st.ChatID == 0 {
+	if st.ChatID == 0 && ch.Spec.Adopt != nil {
+		// An existing chat named by its id: read it below (the bot must be a member).
+		st.ChatID = ch.Spec.Adopt.ID
+	} else if st.ChatID == 0 {
 		// Look the chat up by its entity before creating it: imbot.chat.add is not idempotent,
 		// and an add whose answer was lost (a crash before the status write, an ambiguous
 		// failure) left a chat behind. This lookup is what makes the retry safe.
@@ -145,6 +147,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	e.plan = e.diff(ch, d, members)
 	obs.Exists = true
 	obs.UpToDate = e.plan.empty()
+	obs.Drift = e.plan.fields()
 	if obs.UpToDate {
 		st.LastVerified = &metav1.Time{Time: time.Now()}
 	}
@@ -258,6 +261,27 @@ type chatPlan struct {
 func (p chatPlan) empty() bool {
 	return p.title == "" && p.color == "" && p.avatar == nil && len(p.add) == 0 && p.owner == 0 &&
 		len(p.remove) == 0 && p.ownerStuck == 0
+}
+
+// fields names what the plan would change, for the Synced condition of an ObserveOnly chat.
+func (p chatPlan) fields() []string {
+	var out []string
+	if p.title != "" {
+		out = append(out, "title")
+	}
+	if p.color != "" {
+		out = append(out, "color")
+	}
+	if p.avatar != nil {
+		out = append(out, "avatar")
+	}
+	if len(p.add) > 0 || len(p.remove) > 0 {
+		out = append(out, fmt.Sprintf("users (%d to add, %d to remove)", len(p.add), len(p.remove)))
+	}
+	if p.owner != 0 || p.ownerStuck != 0 {
+		out = append(out, "ownerId")
+	}
+	return out
 }
 
 // diff compares the spec with the chat as the portal reported it. Fields the spec leaves out

@@ -30,7 +30,7 @@ func (s *setup) chatApp() error {
 		WithOptions(s.controllerOptions()).
 		// An app waits for its bot's id and follows it when the bot is registered again.
 		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatAppList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
-	return watchRefs(b, c, &b24v1.ChatAppList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatAppList{}), c, &b24v1.ChatAppList{}).Complete(r)
 }
 
 // boundBot is the ChatBot an app or chat acts through: its remote id, Portal and client.
@@ -118,9 +118,8 @@ type chatAppAdapter struct {
 	portals *Portals
 }
 
-func (a *chatAppAdapter) Orphan(app *b24v1.ChatApp) bool {
-	return app.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatAppAdapter) Orphan(*b24v1.ChatApp) bool { return false }
 
 // DependsOn: an app is registered for a bot that has an id.
 func (a *chatAppAdapter) DependsOn(app *b24v1.ChatApp) []managed.Dependency {
@@ -171,6 +170,14 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	e.verify = force || due(st.LastVerified, resync)
 	obs.Exists = true
 	obs.UpToDate = st.AppliedHash == hashOf(params) && !e.verify
+	if app.ObserveOnly() {
+		// The existence check is a write: an observed app is compared with what was last
+		// applied, the only copy of it that can be read.
+		obs.UpToDate = st.AppliedHash == hashOf(params)
+		if !obs.UpToDate {
+			obs.Drift = []string{"the spec changed since the app was last applied (Bitrix24 cannot read a chat app back)"}
+		}
+	}
 	if !e.verify {
 		obs.RequeueAfter = untilDue(st.LastVerified, resync)
 	}

@@ -26,9 +26,8 @@ type chatBotAdapter struct {
 	portals *Portals
 }
 
-func (a *chatBotAdapter) Orphan(b *b24v1.ChatBot) bool {
-	return b.EffectiveDeletionPolicy() == b24v1.DeletionPolicyOrphan
-}
+// Orphan is false: the loop applies spec.deletionPolicy and its defaults.
+func (a *chatBotAdapter) Orphan(*b24v1.ChatBot) bool { return false }
 
 type chatBotExternal struct {
 	*chatBotAdapter
@@ -99,6 +98,9 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (managed
 
 func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
 	if e.api == b24v1.BotAPIV2 {
+		if b.ObserveOnly() {
+			return e.observeOnlyV2(ctx, b, force)
+		}
 		return e.observeV2(ctx, b, force)
 	}
 	if b.Status.BotID != 0 && b.Status.API == "" {
@@ -106,6 +108,9 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	}
 	resync := resyncOf(e.portal)
 	obs := managed.Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID) + e.note}
+	if b.ObserveOnly() {
+		return e.observe(ctx, b, obs, force)
+	}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}
@@ -124,6 +129,36 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 		return obs, err
 	}
 	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == rules.ApplicationKey(e.portal)
+	return obs, nil
+}
+
+// observe finds an ObserveOnly bot by its CODE in the Portal's bot list, records its id and
+// reports what the list shows that differs from the spec (the name and the Open Channels
+// flag: Bitrix24 reads nothing else back).
+func (e *chatBotExternal) observe(ctx context.Context, b *b24v1.ChatBot, obs managed.Observation, force bool) (managed.Observation, error) {
+	list, err := e.portals.BotList(ctx, client.ObjectKeyFromObject(e.portal), e.bitrix, obs.RequeueAfter/2, force)
+	if err != nil {
+		return obs, err
+	}
+	var info bitrix.BotInfo
+	for _, i := range list {
+		if i.Code == b.Spec.Code {
+			info = i
+		}
+	}
+	if info.ID == 0 {
+		b.Status.BotID = 0
+		return obs, nil
+	}
+	b.Status.BotID, b.Status.ApplicationKey = int64(info.ID), rules.ApplicationKey(e.portal)
+	obs.Exists = true
+	if name := deref(b.Spec.Properties.Name); name != "" && name != info.Name {
+		obs.Drift = append(obs.Drift, fmt.Sprintf("properties.name (remote %q)", info.Name))
+	}
+	if openline := b.Spec.Type != nil && *b.Spec.Type == b24v1.BotTypeOpenLine || b.Spec.Openline != nil && *b.Spec.Openline; openline != info.Openline {
+		obs.Drift = append(obs.Drift, fmt.Sprintf("openline (remote %v)", info.Openline))
+	}
+	obs.UpToDate = len(obs.Drift) == 0
 	return obs, nil
 }
 

@@ -108,6 +108,35 @@ func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force
 	return obs, nil
 }
 
+// observeOnlyV2 finds an ObserveOnly V2 bot by its CODE in the Portal's imbot.v2.Bot.list,
+// records its id and reports the name the list shows if it differs from the spec.
+func (e *chatBotExternal) observeOnlyV2(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
+	resync := resyncOf(e.portal)
+	obs := managed.Observation{RequeueAfter: resync}
+	list, err := e.portals.BotListV2(ctx, client.ObjectKeyFromObject(e.portal), e.bitrix, resync/2, force)
+	if err != nil {
+		return obs, err
+	}
+	var found *bitrix.BotV2
+	for id := range list {
+		if bot := list[id]; bot.Code == b.Spec.Code {
+			found = &bot
+		}
+	}
+	if found == nil {
+		b.Status.BotID = 0
+		return obs, nil
+	}
+	b.Status.BotID, b.Status.ApplicationKey, b.Status.API = int64(found.ID), rules.ApplicationKey(e.portal), b24v1.BotAPIV2
+	obs.Exists = true
+	obs.Message = fmt.Sprintf("Bot %d is observed through V2", found.ID)
+	if name := deref(b.Spec.Properties.Name); name != "" && name != found.User.Name {
+		obs.Drift = append(obs.Drift, fmt.Sprintf("properties.name (remote %q)", found.User.Name))
+	}
+	obs.UpToDate = len(obs.Drift) == 0
+	return obs, nil
+}
+
 func (e *chatBotExternal) createV2(ctx context.Context, b *b24v1.ChatBot) error {
 	if err := e.checkLimit(ctx, b); err != nil {
 		return err

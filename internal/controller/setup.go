@@ -32,6 +32,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Options configure every controller.
@@ -52,6 +53,10 @@ type Options struct {
 	// (--require-secret-label=false, for single-team clusters). The cache must then watch
 	// every Secret: see CacheByObject.
 	AllowUnlabelledSecrets bool
+	// DefaultDeletionPolicy applies to ChatBots, ChatApps and Chats that set no
+	// spec.deletionPolicy in namespaces without the b24ops.io/default-deletion-policy
+	// annotation; empty means Delete.
+	DefaultDeletionPolicy b24v1.DeletionPolicy
 }
 
 // Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
@@ -119,7 +124,7 @@ type setup struct {
 func newReconciler[T managed.Object](s *setup, kind string, newObj func() T, a managed.Adapter[T]) *managed.Reconciler[T] {
 	return &managed.Reconciler[T]{
 		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
-		Kind: kind, New: newObj, Adapter: a,
+		Kind: kind, New: newObj, Adapter: a, DefaultDeletionPolicy: s.opts.DefaultDeletionPolicy,
 	}
 }
 
@@ -170,6 +175,32 @@ func watchRefs(b *builder.Builder, c client.Client, list client.ObjectList) *bui
 		Watches(&corev1.ConfigMap{}, byIndex(c, list, refs.IndexConfigMaps), builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 }
 
+// watchNamespacePolicy re-reconciles a namespace's objects of list's kind when its
+// b24ops.io/default-deletion-policy annotation changes, so status.deletionPolicy follows.
+func watchNamespacePolicy(b *builder.Builder, c client.Client, list client.ObjectList) *builder.Builder {
+	changed := func(o, n client.Object) bool {
+		return o.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation] != n.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation]
+	}
+	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l, client.InNamespace(ns.GetName())); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(item runtime.Object) error {
+			co := item.(client.Object)
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
+			return nil
+		})
+		return reqs
+	}), builder.WithPredicates(predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return changed(e.ObjectOld, e.ObjectNew) },
+	}))
+}
+
 func (s *setup) portal() error {
 	c := s.mgr.GetClient()
 	r := newReconciler(s, "Portal", func() *b24v1.Portal { return &b24v1.Portal{} },
@@ -212,7 +243,7 @@ func (s *setup) chatBot() error {
 		// A bot being deleted waits for its apps and chats.
 		Watches(&b24v1.ChatApp{}, enqueueRef(func(a *b24v1.ChatApp) string { return a.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
 		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
-	return watchRefs(b, c, &b24v1.ChatBotList{}).Complete(r)
+	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatBotList{}), c, &b24v1.ChatBotList{}).Complete(r)
 }
 
 func deletedOnly() predicate.Predicate {

@@ -2,7 +2,8 @@
 // shares: reading the object, the finalizer and the deletion policy, every status write
 // (a kind's record-before-act step included), the conditions and observedGeneration, every
 // Event, dependency waits before acting and the wait for dependents before deleting,
-// requeue, jitter, backoff and exact wake-ups.
+// requeue, jitter, backoff and exact wake-ups, and the pause (b24ops.io/paused: no adapter
+// call at all but a deletion's).
 //
 // A kind supplies an Adapter: it translates the spec into remote calls and reports what it
 // found (Observe) and what it did (Create, Update, Delete). Adapters never write the object,
@@ -46,6 +47,9 @@ type Observation struct {
 	// asked for (a suspended schedule): Ready=True, so kstatus, Flux and ArgoCD read the
 	// object as current, and the reason says what it is doing.
 	Reason string
+	// Drift names what differs between the remote object and the spec when UpToDate is false
+	// ("properties.name"), for the Synced condition of an ObserveOnly object.
+	Drift []string
 	// Events are events the loop records for what Observe found (a request acknowledged
 	// and ignored, ticks skipped), also when Observe returns an error.
 	Events []Event
@@ -84,8 +88,26 @@ type Adapter[T Object] interface {
 	// Connect resolves what obj needs to act (a client) and returns the External for it. It
 	// makes no write call. The dependencies declared with DependsOn are Ready when it runs.
 	Connect(ctx context.Context, obj T) (External[T], error)
-	// Orphan says the remote object must be left alone on deletion.
+	// Orphan says the remote object must be left alone on deletion whatever the deletion
+	// policy (a kind with nothing to remove). The loop applies spec.deletionPolicy itself
+	// (DeletionPolicyObject).
 	Orphan(obj T) bool
+}
+
+// DeletionPolicyObject is an optional capability of an Object: a kind with spec.deletionPolicy.
+// The loop resolves the policy in effect (the object's field, else its namespace's
+// b24ops.io/default-deletion-policy annotation, else the manager's default), records it in
+// status and, on deletion, leaves the remote object alone when it is Orphan.
+type DeletionPolicyObject interface {
+	SpecDeletionPolicy() *b24v1.DeletionPolicy
+	SetEffectiveDeletionPolicy(b24v1.DeletionPolicy)
+}
+
+// ObservedObject is an optional capability of an Object: a kind with spec.managementPolicy.
+// When ObserveOnly says true the loop never calls Create, Update or Delete: a missing remote
+// object is reported, drift goes to the Synced condition, deletion leaves the remote object.
+type ObservedObject interface {
+	ObserveOnly() bool
 }
 
 // DependsOn is an optional capability of an Adapter: the objects obj needs before anything is

@@ -31,6 +31,8 @@ const (
 	EventDeleted   = "Deleted"
 	EventRecreated = "Recreated"
 	EventOrphaned  = "Orphaned"
+	EventPaused    = "Paused"
+	EventResumed   = "Resumed"
 )
 
 const (
@@ -59,6 +61,9 @@ type Reconciler[T Object] struct {
 	Kind string
 	// Jitter spreads a requeue; nil means +0..10%.
 	Jitter func(time.Duration) time.Duration
+	// DefaultDeletionPolicy applies to objects that set no deletion policy, in namespaces
+	// without the b24ops.io/default-deletion-policy annotation; empty means Delete.
+	DefaultDeletionPolicy b24v1.DeletionPolicy
 }
 
 // Reconcile implements reconcile.Reconciler: read the object, put the finalizer on first,
@@ -74,6 +79,17 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return r.reconcileDelete(ctx, obj)
+	}
+
+	// A paused object gets no remote call and no finalizer it does not have yet: without one,
+	// nothing was ever created for it remotely.
+	if Paused(obj) {
+		orig := obj.DeepCopyObject().(T)
+		r.pause(obj)
+		if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.patchStatus(ctx, orig, obj)
 	}
 
 	// The finalizer goes on before any remote call, so nothing created remotely can be
@@ -97,10 +113,19 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	st := obj.CommonStatus()
 	requested := obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
 	force := requested != "" && requested != st.LastHandledReconcileAt
+	// The first reconcile after a pause reads the remote side afresh: it may have changed
+	// for as long as the object was paused.
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady); c != nil && c.Reason == b24v1.ReasonPaused {
+		force = true
+		r.normal(obj, EventResumed, r.Kind+" resumed: the b24ops.io/paused annotation was removed")
+	}
 	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
 	// status.lastHandledReconcileAt learns the reconcile ran even when it failed.
 	st.LastHandledReconcileAt = requested
 
+	if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
+		return r.fail(ctx, *orig, obj, err)
+	}
 	if err := r.waitForDependencies(ctx, obj); err != nil {
 		return r.fail(ctx, *orig, obj, Classify("resolve dependencies", err))
 	}
@@ -115,6 +140,10 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	if err != nil {
 		return r.fail(ctx, *orig, obj, Classify("read remote state", err))
 	}
+	if observeOnly(obj) {
+		return r.observed(ctx, *orig, obj, obs)
+	}
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionSynced)
 	switch {
 	case !obs.Exists:
 		before := obj.DeepCopyObject().(T)
@@ -149,9 +178,22 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		return reconcile.Result{}, nil
 	}
 	orig := obj.DeepCopyObject().(T)
-	if r.Adapter.Orphan(obj) {
+	policy, perr := r.recordDeletionPolicy(ctx, obj)
+	if perr != nil {
+		setDeleting(obj, perr.Reason, perr.Message)
+		r.reportChange(ctx, orig, obj, perr)
+		res, rerr := r.requeueFor(perr)
+		if err := r.patchStatus(ctx, orig, obj); err != nil && rerr == nil {
+			return reconcile.Result{}, err
+		}
+		return res, rerr
+	}
+	switch {
+	case observeOnly(obj):
+		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (managementPolicy ObserveOnly)")
+	case r.Adapter.Orphan(obj) || policy == b24v1.DeletionPolicyOrphan:
 		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (deletionPolicy Orphan)")
-	} else {
+	default:
 		done, err := r.deleteExternal(ctx, obj)
 		if err != nil {
 			e := Classify("delete", err)
@@ -189,6 +231,45 @@ func (r *Reconciler[T]) reader() client.Reader {
 		return r.Live
 	}
 	return r.Client
+}
+
+// recordDeletionPolicy resolves the deletion policy in effect of a kind that has one and
+// records it in status: the object's own field, else its namespace's
+// b24ops.io/default-deletion-policy annotation, else the manager's default. A namespace
+// annotation that is neither Delete nor Orphan is ignored. Kinds without one get "".
+func (r *Reconciler[T]) recordDeletionPolicy(ctx context.Context, obj T) (b24v1.DeletionPolicy, *Error) {
+	o, ok := any(obj).(DeletionPolicyObject)
+	if !ok {
+		return "", nil
+	}
+	policy, err := r.deletionPolicy(ctx, obj.GetNamespace(), o.SpecDeletionPolicy())
+	if err != nil {
+		return "", err
+	}
+	if observeOnly(obj) {
+		// Nothing observed is ever removed.
+		policy = b24v1.DeletionPolicyOrphan
+	}
+	o.SetEffectiveDeletionPolicy(policy)
+	return policy, nil
+}
+
+func (r *Reconciler[T]) deletionPolicy(ctx context.Context, namespace string, own *b24v1.DeletionPolicy) (b24v1.DeletionPolicy, *Error) {
+	if own != nil && *own != "" {
+		return *own, nil
+	}
+	var ns corev1.Namespace
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: namespace}, &ns); client.IgnoreNotFound(err) != nil {
+		return "", Retryable(b24v1.ReasonRemoteError, "read namespace %s for its default deletion policy: %v", namespace, err)
+	}
+	switch p := b24v1.DeletionPolicy(ns.Annotations[b24v1.DefaultDeletionPolicyAnnotation]); p {
+	case b24v1.DeletionPolicyDelete, b24v1.DeletionPolicyOrphan:
+		return p, nil
+	}
+	if r.DefaultDeletionPolicy != "" {
+		return r.DefaultDeletionPolicy, nil
+	}
+	return b24v1.DeletionPolicyDelete, nil
 }
 
 // deleteExternal waits for the dependents, then deletes the remote object. Something already
@@ -348,6 +429,69 @@ func (r *Reconciler[T]) fresh(ctx context.Context, key types.NamespacedName) (T,
 
 func (r *Reconciler[T]) remember(obj T) {
 	r.written.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
+}
+
+func observeOnly(obj client.Object) bool {
+	o, ok := obj.(ObservedObject)
+	return ok && o.ObserveOnly()
+}
+
+// observed ends the reconcile of an ObserveOnly object: what Observe found goes to status and
+// the Synced condition; nothing is created or updated. A remote object that is not found is
+// waited for (Ready=False, DependencyNotReady) and looked for again at the next resync.
+func (r *Reconciler[T]) observed(ctx context.Context, orig, obj T, obs Observation) (reconcile.Result, error) {
+	if !obs.Exists {
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonNotFound,
+			"no remote "+r.Kind+" was found; managementPolicy ObserveOnly creates nothing")
+		after := obs.RequeueAfter
+		if after <= 0 {
+			after = DefaultResync
+		}
+		return r.fail(ctx, orig, obj, &Error{Reason: b24v1.ReasonDependencyNotReady, Outcome: Wait, RequeueAfter: after,
+			Message: "waiting for the remote " + r.Kind + " to exist: managementPolicy ObserveOnly creates nothing"})
+	}
+	if obs.UpToDate {
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionTrue, b24v1.SyncedReasonInSync, "the remote "+r.Kind+" matches the spec")
+	} else {
+		msg := "the remote " + r.Kind + " differs from the spec"
+		if len(obs.Drift) > 0 {
+			msg += ": " + strings.Join(obs.Drift, ", ")
+		}
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonDrifted, msg)
+	}
+	obs.Message = r.Kind + " observed, never written (managementPolicy ObserveOnly); condition Synced says whether it matches the spec"
+	return r.succeed(obj, obs), nil
+}
+
+// Paused says the object carries b24ops.io/paused: "true".
+func Paused(obj client.Object) bool {
+	return obj.GetAnnotations()[b24v1.PausedAnnotation] == "true"
+}
+
+// pausedMessage is the Ready message of a paused object.
+const pausedMessage = "paused by the b24ops.io/paused annotation: no remote call is made and spec changes wait until it is removed"
+
+// pause records the paused state: Ready keeps its status (False before any reconcile) with
+// reason Paused, for the current generation, and Reconciling and Stalled go, as the
+// controller is not working on the object: kstatus reads a paused object that was Ready as
+// current (one that was failing stays in progress), Argo CD shows it Suspended. A reconcile
+// request is acknowledged, as on every other path. One event when the pause begins.
+func (r *Reconciler[T]) pause(obj T) {
+	st := obj.CommonStatus()
+	st.LastHandledReconcileAt = obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
+	status := metav1.ConditionFalse
+	already := false
+	if c := meta.FindStatusCondition(st.Conditions, b24v1.ConditionReady); c != nil {
+		status = c.Status
+		already = c.Reason == b24v1.ReasonPaused
+	}
+	setCondition(obj, b24v1.ConditionReady, status, b24v1.ReasonPaused, pausedMessage)
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionReconciling)
+	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionStalled)
+	st.ObservedGeneration = obj.GetGeneration()
+	if !already {
+		r.normal(obj, EventPaused, r.Kind+" paused: no remote call until the b24ops.io/paused annotation is removed")
+	}
 }
 
 // succeed records Ready=True for the generation just applied.

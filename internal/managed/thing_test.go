@@ -1,6 +1,7 @@
 package managed_test
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,6 +20,10 @@ type thing struct {
 type thingSpec struct {
 	// Ref names another thing this one depends on.
 	Ref string `json:"ref,omitempty"`
+	// DeletionPolicy is the object's own deletion policy.
+	DeletionPolicy *b24v1.DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// ObserveOnly is the object's management policy.
+	ObserveOnly bool `json:"observeOnly,omitempty"`
 }
 
 type thingStatus struct {
@@ -27,9 +32,17 @@ type thingStatus struct {
 	Attempt string `json:"attempt,omitempty"`
 	// RemoteID is what Create learns.
 	RemoteID int `json:"remoteID,omitempty"`
+	// DeletionPolicy is the policy in effect.
+	DeletionPolicy b24v1.DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 func (t *thing) CommonStatus() *b24v1.CommonStatus { return &t.Status.CommonStatus }
+
+func (t *thing) ObserveOnly() bool { return t.Spec.ObserveOnly }
+
+func (t *thing) SpecDeletionPolicy() *b24v1.DeletionPolicy { return t.Spec.DeletionPolicy }
+
+func (t *thing) SetEffectiveDeletionPolicy(p b24v1.DeletionPolicy) { t.Status.DeletionPolicy = p }
 
 func (t *thing) DeepCopyObject() runtime.Object {
 	out := *t
@@ -57,6 +70,7 @@ var thingGV = schema.GroupVersion{Group: "test.b24ops.io", Version: "v1"}
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
+	_ = corev1.AddToScheme(s)
 	s.AddKnownTypes(thingGV, &thing{}, &thingList{})
 	metav1.AddToGroupVersion(s, thingGV)
 	return s

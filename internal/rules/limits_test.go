@@ -31,6 +31,10 @@ func TestLimitHolders(t *testing.T) {
 	registered := func(key string) func(*b24v1.ChatBot) {
 		return func(b *b24v1.ChatBot) { b.Status.BotID, b.Status.ApplicationKey = 7, key }
 	}
+	observed := func(b *b24v1.ChatBot) {
+		p := b24v1.ManagementPolicyObserveOnly
+		b.Spec.ManagementPolicy = &p
+	}
 	portals := map[string]*b24v1.Portal{"p": portal("p", "app"), "q": portal("q", "app"), "other": portal("other", "other")}
 	app := rules.ApplicationKey(portals["p"])
 	for _, tc := range []struct {
@@ -44,6 +48,8 @@ func TestLimitHolders(t *testing.T) {
 		{"another application's bots do not", []*b24v1.ChatBot{bot("a", "x", "p", 1), bot("a", "y", "other", 0)}, "a/x"},
 		{"a bot being deleted still holds its place while it has a remote bot", []*b24v1.ChatBot{
 			bot("a", "x", "p", 1, deleting, registered(app)), bot("a", "y", "p", 2, deleting)}, "a/x"},
+		{"an ObserveOnly bot holds its place like any other (the bot it observes counts remotely)", []*b24v1.ChatBot{
+			bot("a", "x", "p", 2), bot("a", "y", "p", 1, observed), bot("a", "z", "p", 3, observed, registered(app))}, "a/y a/x a/z"},
 		{"a registered bot whose Portal is gone holds its place under the recorded application", []*b24v1.ChatBot{
 			bot("a", "x", "gone", 1, registered(app)), bot("a", "y", "gone", 2)}, "a/x"},
 	} {

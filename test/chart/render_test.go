@@ -468,7 +468,7 @@ func TestRBACMatchesManagerRole(t *testing.T) {
 	}
 	role := decode(t, data)
 	need := grants(role, "ClusterRole", func(string) []string { return []string{""} })
-	clusterScoped := map[string]bool{"validatingwebhookconfigurations": true}
+	clusterScoped := map[string]bool{"validatingwebhookconfigurations": true, "namespaces": true}
 	// Lease verbs are granted in the leader election namespace only, and only with leader
 	// election; the certificate Secret's writes only for that Secret.
 	optional := map[string]bool{"leases": true}

@@ -99,6 +99,24 @@ func TestKstatus(t *testing.T) {
 			want: status.CurrentStatus,
 		},
 		{
+			name:       "a paused object (Ready keeps its status, reason Paused, generation observed) is current",
+			generation: 3,
+			status: map[string]any{"observedGeneration": int64(3), "conditions": []any{
+				condition("Ready", "True", "Paused", "paused by the b24ops.io/paused annotation", 3),
+			}},
+			want: status.CurrentStatus,
+		},
+		{
+			// API.md: Ready keeps its status while paused. kstatus reads Ready=False as in
+			// progress, so a paused object that was failing is not reported healthy.
+			name:       "a paused object that was not ready (Ready=False, reason Paused) stays in progress",
+			generation: 3,
+			status: map[string]any{"observedGeneration": int64(3), "conditions": []any{
+				condition("Ready", "False", "Paused", "paused by the b24ops.io/paused annotation", 3),
+			}},
+			want: status.InProgressStatus,
+		},
+		{
 			name:       "Stalled=True for the current generation has failed",
 			generation: 2,
 			status: map[string]any{"observedGeneration": int64(2), "conditions": []any{

@@ -49,6 +49,15 @@ if obj.spec ~= nil and obj.spec.suspend == true then
   return hs
 end
 
+-- A paused object (b24ops.io/paused: "true") gets no remote call at all; removing the
+-- annotation resumes it.
+local annotations = obj.metadata.annotations
+if annotations ~= nil and annotations["b24ops.io/paused"] == "true" then
+  hs.status = "Suspended"
+  hs.message = "Paused: b24ops.io/paused is true, no remote call is made until it is removed"
+  return hs
+end
+
 local status = obj.status
 if status == nil then
   hs.status = "Progressing"

@@ -1,0 +1,96 @@
+package controller_test
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
+	"github.com/b24ops/b24-operator/internal/managed"
+)
+
+func unpause(t *testing.T, obj controllerObject) {
+	t.Helper()
+	update(t, obj, func() {
+		a := obj.GetAnnotations()
+		delete(a, b24v1.PausedAnnotation)
+		obj.SetAnnotations(a)
+	})
+}
+
+// TestPause pins b24ops.io/paused against the simulator's call log: no remote call at all over
+// a resync and a spec change, the change applied on resume, and a deletion that still
+// unregisters the bot.
+func TestPause(t *testing.T) {
+	sim := bitrixtest.NewServer()
+	defer sim.Close()
+	run := subtests(t, managerOpts{})
+
+	run("a paused Portal and ChatBot make no remote call; resuming applies the change; deletion still unregisters", func(t *testing.T, ns string) {
+		portal := webhookPortal(t, ns, "acme", "pause-app", sim)
+		bot := chatBot(ns, "support", "acme", "pause-support")
+		create(t, bot)
+		waitReady(t, portal)
+		waitReady(t, bot)
+
+		annotate(t, portal, b24v1.PausedAnnotation, "true")
+		annotate(t, bot, b24v1.PausedAnnotation, "true")
+		waitReason(t, portal, metav1.ConditionTrue, b24v1.ReasonPaused, 30*time.Second)
+		waitReason(t, bot, metav1.ConditionTrue, b24v1.ReasonPaused, 30*time.Second)
+		sim.ResetCalls()
+
+		update(t, bot, func() { bot.Spec.Properties.Name = ptr("Renamed while paused") })
+		poke(t, portal)
+		poke(t, bot)
+		if calls := sim.Calls(); len(calls) != 0 {
+			t.Fatalf("%d remote calls while paused, want none: %+v", len(calls), calls)
+		}
+		// The generation is observed (kstatus reads the paused bot as current) and the change waits.
+		checkKstatus(t, bot)
+		if rb, _ := remoteBot(sim, "pause-support"); rb.Properties.Name == "Renamed while paused" {
+			t.Fatal("the spec change reached the portal while paused")
+		}
+		waitEvent(t, bot, managed.EventPaused)
+
+		unpause(t, portal)
+		unpause(t, bot)
+		waitReady(t, bot)
+		if rb, _ := remoteBot(sim, "pause-support"); rb.Properties.Name != "Renamed while paused" {
+			t.Fatalf("remote name %q after resume, want the change applied", rb.Properties.Name)
+		}
+		waitEvent(t, bot, managed.EventResumed)
+
+		annotate(t, bot, b24v1.PausedAnnotation, "true")
+		waitReason(t, bot, metav1.ConditionTrue, b24v1.ReasonPaused, 30*time.Second)
+		deleteObject(t, bot)
+		waitGone(t, bot)
+		if rb, ok := remoteBot(sim, "pause-support"); ok {
+			t.Fatalf("bot %+v still registered: a pause must not block deletion (deletionPolicy Delete)", rb)
+		}
+	})
+
+	run("a ChatBot paused from its creation makes no call, holds no finalizer and goes at once", func(t *testing.T, ns string) {
+		portal := webhookPortal(t, ns, "acme", "pause-new-app", sim)
+		waitReady(t, portal)
+		sim.ResetCalls()
+		bot := chatBot(ns, "fresh", "acme", "pause-fresh")
+		bot.Annotations = map[string]string{b24v1.PausedAnnotation: "true"}
+		create(t, bot)
+		waitReason(t, bot, metav1.ConditionFalse, b24v1.ReasonPaused, 30*time.Second)
+		poke(t, bot)
+		if n := len(callsWithCode(sim, "pause-fresh")); n != 0 {
+			t.Fatalf("%d calls with the paused bot's CODE, want none", n)
+		}
+		if controllerutil.ContainsFinalizer(reload(t, bot), b24v1.Finalizer) {
+			t.Fatal("a paused bot that never reached the portal holds the finalizer")
+		}
+		deleteObject(t, bot)
+		waitGone(t, bot)
+		if _, ok := remoteBot(sim, "pause-fresh"); ok {
+			t.Fatalf("a bot was registered for %s", bot.Name)
+		}
+	})
+}
