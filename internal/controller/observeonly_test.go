@@ -103,6 +103,34 @@ func TestObserveOnly(t *testing.T) {
 		}
 	})
 
+	run("a V2 bot is found in imbot.v2.Bot.list and observed with zero writes", func(t *testing.T, ns string) {
+		webhookPortal(t, ns, "acme", "observe-v2-app", sim)
+		was := chatBotV2(ns, "was-v2", "acme", "observe-v2")
+		was.Spec.DeletionPolicy = ptr(b24v1.DeletionPolicyOrphan)
+		create(t, was)
+		waitReady(t, was)
+		deleteObject(t, was)
+		waitGone(t, was)
+		id := was.Status.BotID
+		sim.ResetCalls()
+
+		bot := chatBotV2(ns, "support-v2", "acme", "observe-v2")
+		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		create(t, bot)
+		waitReady(t, bot)
+		if bot.Status.BotID != id || bot.Status.API != b24v1.BotAPIV2 {
+			t.Fatalf("status botId %d api %q, want the existing V2 bot %d", bot.Status.BotID, bot.Status.API, id)
+		}
+		poke(t, bot)
+		writes := 0
+		for _, m := range []string{"register", "update", "unregister"} {
+			writes += countV2(sim, m)
+		}
+		if n := writes + botWrites(sim); n != 0 {
+			t.Fatalf("%d bot writes for an ObserveOnly V2 bot, want 0", n)
+		}
+	})
+
 	run("a bot that does not exist is reported, not registered", func(t *testing.T, ns string) {
 		webhookPortal(t, ns, "acme", "observe-none-app", sim)
 		sim.ResetCalls()
