@@ -501,6 +501,17 @@ func sampleOf(kind string) *unstructured.Unstructured {
 	return nil
 }
 
+// samplesOf counts the samples of a kind.
+func samplesOf(kind string) int {
+	n := 0
+	for _, u := range samples {
+		if u.GetKind() == kind {
+			n++
+		}
+	}
+	return n
+}
+
 // webhookRefuses creates a second ChatBot with the sample's CODE on the same portal: the CRD
 // schema allows it, only the webhook (a cross-object rule) refuses it.
 func (r *run) webhookRefuses() error {
@@ -633,8 +644,8 @@ func (r *run) leaderFailover() error {
 		if after[key] != before[key] {
 			return fmt.Errorf("b24sim's %s went from %d to %d after the failover", key, before[key], after[key])
 		}
-		if kind != "" && after[key] != 1 {
-			return fmt.Errorf("b24sim holds %d %s for the one %s sample", after[key], key, kind)
+		if n := samplesOf(kind); kind != "" && after[key] != n {
+			return fmt.Errorf("b24sim holds %d %s for the %d %s samples", after[key], key, n, kind)
 		}
 	}
 	r.step("b24sim holds the same objects before and after: bots %d, apps %d, chats %d, Metabot jobs %d",
