@@ -218,11 +218,9 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 		}
 		return err
 	})
-	if err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(err)
-	}
-	r.written.Delete(client.ObjectKeyFromObject(obj))
-	return reconcile.Result{}, nil
+	// patchFinalizer remembered the version it wrote: a reconcile queued behind this one on a
+	// cache that still holds the object with its finalizer reads live and finds it gone.
+	return reconcile.Result{}, client.IgnoreNotFound(err)
 }
 
 // reader reads live where the loop has a live reader, else through its client.

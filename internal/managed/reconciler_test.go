@@ -691,3 +691,40 @@ func TestFinalizerConflictAfterDelete(t *testing.T) {
 		t.Fatal("the finalizer is still there")
 	}
 }
+
+// A reconcile queued behind the finalizer removal reads a cache that still holds the object
+// with its finalizer: it must read live and find the object gone, not delete remotely again.
+func TestStaleCacheAfterDelete(t *testing.T) {
+	deletes := 0
+	a := external(managed.ExternalFns[*thing]{DeleteFn: func(context.Context, *thing) (managed.Applied, error) {
+		deletes++
+		return managed.Applied{}, nil
+	}})
+	base := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(held("a")).WithStatusSubresource(&thing{}).
+		WithIndex(&thing{}, refIndex, func(o client.Object) []string { return []string{o.(*thing).Spec.Ref} }).Build()
+	h := newProcess(t, base, a)
+	h.delete("a")
+	stale := h.get("a")
+	cache := interceptor.NewClient(base, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if key.Name == "a" {
+				*obj.(*thing) = *stale.DeepCopyObject().(*thing)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	h.r.Client = cache
+	h.r.Live = base
+	for i := range 2 {
+		if _, err := h.reconcile("a"); err != nil {
+			t.Fatalf("reconcile %d: %v", i+1, err)
+		}
+	}
+	if deletes != 1 {
+		t.Fatalf("remote delete called %d times, want 1", deletes)
+	}
+	if !h.gone("a") {
+		t.Fatal("the finalizer is still there")
+	}
+}
