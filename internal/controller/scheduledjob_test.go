@@ -550,8 +550,7 @@ func TestScheduledJobCronAcrossDST(t *testing.T) {
 				clock.Set(at)
 				forceReconcile(t, j)
 			}
-			// The reconcile request is acknowledged with the attempt record, before the send:
-			// the clock moves on only once Metabot has the tick.
+			// The clock moves on only once Metabot has the tick.
 			jobs := mbWaitJobs(t, sim, lead, day+1)
 			if got := jobs[day].ReceivedAt.In(berlin); !got.Equal(nine) {
 				t.Errorf("day %d sent at %s, want %s", day, got, nine)

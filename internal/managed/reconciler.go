@@ -100,6 +100,10 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 
 	orig := obj.DeepCopyObject().(T)
 	res, err := r.reconcileNormal(ctx, &orig, &obj)
+	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
+	// status.lastHandledReconcileAt learns the reconcile ran even when it failed; and only in
+	// the last write, so a record-before-act write does not acknowledge an action not yet taken.
+	obj.CommonStatus().LastHandledReconcileAt = obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
 	if perr := r.patchStatus(ctx, orig, obj); perr != nil && err == nil {
 		return reconcile.Result{}, perr
 	}
@@ -119,9 +123,6 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 		force = true
 		r.normal(obj, EventResumed, r.Kind+" resumed: the b24ops.io/paused annotation was removed")
 	}
-	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
-	// status.lastHandledReconcileAt learns the reconcile ran even when it failed.
-	st.LastHandledReconcileAt = requested
 
 	if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
 		return r.fail(ctx, *orig, obj, err)

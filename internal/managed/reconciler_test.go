@@ -395,6 +395,34 @@ func TestRecordBeforeAct(t *testing.T) {
 		}
 	})
 
+	t.Run("a reconcile request is acknowledged after the act, not with the record", func(t *testing.T) {
+		var h *harness
+		var handled string
+		ext := recording{
+			ExternalFns: managed.ExternalFns[*thing]{
+				ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) { return managed.Observation{}, nil },
+				CreateFn: func(_ context.Context, obj *thing) (managed.Applied, error) {
+					handled = h.get(obj.Name).Status.LastHandledReconcileAt
+					obj.Status.Attempt = ""
+					return managed.Applied{}, nil
+				},
+			},
+			record: func(obj *thing) bool { obj.Status.Attempt = "send-1"; return true },
+		}
+		a := held("a")
+		a.Annotations = map[string]string{b24v1.ReconcileRequestedAtAnnotation: "now"}
+		h = newHarness(t, external(ext), a)
+		if _, err := h.reconcile("a"); err != nil {
+			t.Fatal(err)
+		}
+		if handled != "" {
+			t.Fatalf("the request was acknowledged (%q) before the act ran", handled)
+		}
+		if got := h.get("a").Status.LastHandledReconcileAt; got != "now" {
+			t.Fatalf("lastHandledReconcileAt %q after the act, want now", got)
+		}
+	})
+
 	t.Run("a record that cannot be written (the object changed) means no act", func(t *testing.T) {
 		var h *harness
 		acted := false
