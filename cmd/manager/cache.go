@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/controller"
 )
 
 // lastAppliedAnnotation is what `kubectl apply` (client-side) keeps on every object it applies:
@@ -22,9 +22,13 @@ const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 // managedFields and kubectl's last-applied annotation (together often larger than the object's
 // spec), and the cache is limited to the watched namespaces, if any. A non-empty shard
 // selector limits the b24ops.io kinds (not the Secrets and ConfigMaps they name) to the
-// objects it matches: each shard of the operator sees only its own.
-func cacheOptions(syncPeriod time.Duration, namespaces []string, shard labels.Selector) cache.Options {
-	opts := cache.Options{SyncPeriod: &syncPeriod, DefaultTransform: stripForCache}
+// objects it matches: each shard of the operator sees only its own. byObject is what the
+// controllers ask of the cache for other kinds (controller.CacheByObject).
+func cacheOptions(syncPeriod time.Duration, namespaces []string, shard labels.Selector, byObject map[client.Object]cache.ByObject) cache.Options {
+	opts := cache.Options{SyncPeriod: &syncPeriod, DefaultTransform: stripForCache, ByObject: map[client.Object]cache.ByObject{}}
+	for o, b := range byObject {
+		opts.ByObject[o] = b
+	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range namespaces {
@@ -32,7 +36,6 @@ func cacheOptions(syncPeriod time.Duration, namespaces []string, shard labels.Se
 		}
 	}
 	if shard != nil && !shard.Empty() {
-		opts.ByObject = map[client.Object]cache.ByObject{}
 		for _, o := range shardedKinds() {
 			opts.ByObject[o] = cache.ByObject{Label: shard}
 		}
@@ -40,9 +43,14 @@ func cacheOptions(syncPeriod time.Duration, namespaces []string, shard labels.Se
 	return opts
 }
 
-// shardedKinds are the kinds a shard selector splits between operator instances.
+// shardedKinds are the kinds a shard selector splits between operator instances: every kind
+// the operator reconciles.
 func shardedKinds() []client.Object {
-	return []client.Object{&b24v1.Portal{}, &b24v1.ChatBot{}, &b24v1.ChatApp{}, &b24v1.Chat{}, &b24v1.Metabot{}, &b24v1.ScheduledJob{}}
+	var out []client.Object
+	for _, k := range controller.Kinds() {
+		out = append(out, k.Object)
+	}
+	return out
 }
 
 // leaderElectionID is the Lease of one operator instance: shards (different selectors) each

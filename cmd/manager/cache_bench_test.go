@@ -50,12 +50,12 @@ func BenchmarkManagerCacheMemory(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		heap, rss := cacheMemory(b, env.Config, cacheOptions(10*time.Hour, nil, nil))
+		heap, rss := cacheMemory(b, env.Config, cacheOptions(10*time.Hour, nil, nil, nil))
 		b.ReportMetric(time.Since(start).Seconds(), "sync-s")
 		b.ReportMetric(heap, "heap-MiB")
 		b.ReportMetric(rss, "rss-MiB")
 		b.ReportMetric(baseRSS, "rss-before-MiB")
-		plain := cacheOptions(10*time.Hour, nil, nil)
+		plain := cacheOptions(10*time.Hour, nil, nil, nil)
 		plain.DefaultTransform = nil
 		heapPlain, _ := cacheMemory(b, env.Config, plain)
 		b.ReportMetric(heapPlain, "heap-unstripped-MiB")

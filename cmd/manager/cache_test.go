@@ -102,7 +102,7 @@ func TestManagerCache(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 
-	copts := cacheOptions(time.Hour, nil, nil)
+	copts := cacheOptions(time.Hour, nil, nil, nil)
 	// A read through the cache of a kind with no informer fails instead of starting one, so a
 	// Secret or ConfigMap read below that went to the cache would fail.
 	copts.ReaderFailOnMissingInformer = true
@@ -222,7 +222,7 @@ func TestShardsSplitObjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[leaderElectionID(sel)] = shard
-		opts := cacheOptions(time.Hour, nil, sel)
+		opts := cacheOptions(time.Hour, nil, sel, nil)
 		opts.Scheme = testenv.Scheme
 		c, err := cache.New(env.Config, opts)
 		if err != nil {

@@ -19,8 +19,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -125,13 +123,7 @@ func main() {
 		log.Error(err, "invalid --watch-label-selector")
 		os.Exit(1)
 	}
-	cacheOpts := cacheOptions(syncPeriod, splitList(namespaces), shard)
-	for o, b := range controller.CacheByObject(requireSecretLabel) {
-		if cacheOpts.ByObject == nil {
-			cacheOpts.ByObject = map[client.Object]cache.ByObject{}
-		}
-		cacheOpts.ByObject[o] = b
-	}
+	cacheOpts := cacheOptions(syncPeriod, splitList(namespaces), shard, controller.CacheByObject(requireSecretLabel))
 
 	disableHTTP2 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 	var webhookServer webhook.Server

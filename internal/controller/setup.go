@@ -153,18 +153,23 @@ func forPredicates() builder.Predicates {
 // holds its name.
 func byIndex(c client.Client, list client.ObjectList, field string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		l := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, l, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()}); err != nil {
-			return nil
-		}
-		var reqs []reconcile.Request
-		_ = meta.EachListItem(l, func(item runtime.Object) error {
-			co := item.(client.Object)
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
-			return nil
-		})
-		return reqs
+		return requestsFor(ctx, c, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: o.GetName()})
 	})
+}
+
+// requestsFor lists objects of list's kind and returns a reconcile request for each.
+func requestsFor(ctx context.Context, c client.Client, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
+	l := list.DeepCopyObject().(client.ObjectList)
+	if err := c.List(ctx, l, opts...); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = meta.EachListItem(l, func(item runtime.Object) error {
+		co := item.(client.Object)
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
+		return nil
+	})
+	return reqs
 }
 
 // watchRefs re-reconciles the objects that read a Secret or ConfigMap when it changes. Only
@@ -182,17 +187,7 @@ func watchNamespacePolicy(b *builder.Builder, c client.Client, list client.Objec
 		return o.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation] != n.GetAnnotations()[b24v1.DefaultDeletionPolicyAnnotation]
 	}
 	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
-		l := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, l, client.InNamespace(ns.GetName())); err != nil {
-			return nil
-		}
-		var reqs []reconcile.Request
-		_ = meta.EachListItem(l, func(item runtime.Object) error {
-			co := item.(client.Object)
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: co.GetNamespace(), Name: co.GetName()}})
-			return nil
-		})
-		return reqs
+		return requestsFor(ctx, c, list, client.InNamespace(ns.GetName()))
 	}), builder.WithPredicates(predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
