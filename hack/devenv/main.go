@@ -7,17 +7,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -25,10 +22,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/b24ops/b24-operator/hack/samples"
 	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
@@ -136,7 +133,7 @@ func run(ctx context.Context, workDir, bin string, timeout time.Duration, exitWh
 	defer stopProcess("operator", mgr)
 
 	step("applying config/samples, pointed at the simulator")
-	objs, err := loadSamples(filepath.Join(root, "config", "samples"), simURL, string(caPEM))
+	objs, err := samples.Load(filepath.Join(root, "config", "samples"), samples.Sim{URL: simURL, WebhookCode: webhookCode, MetabotToken: metabotToken, CAPEM: string(caPEM)})
 	if err != nil {
 		return err
 	}
@@ -231,65 +228,6 @@ func waitFile(ctx context.Context, path string, timeout time.Duration) (string, 
 		}
 	}
 	return "", errors.New("timed out")
-}
-
-// loadSamples reads the samples and points them at the simulator: the Portal's URL, the
-// webhook Secret, the CA ConfigMap, and the Metabot's URL and token.
-func loadSamples(dir, simURL, caPEM string) ([]*unstructured.Unstructured, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	var out []*unstructured.Unstructured
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		r, err := os.Open(f)
-		if err != nil {
-			return nil, err
-		}
-		dec := utilyaml.NewYAMLReader(bufio.NewReader(r))
-		for {
-			doc, err := dec.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return nil, err
-			}
-			u := &unstructured.Unstructured{}
-			if err := utilyaml.Unmarshal(doc, &u.Object); err != nil || len(u.Object) == 0 {
-				continue
-			}
-			rewrite(u, simURL, caPEM)
-			out = append(out, u)
-		}
-		r.Close()
-	}
-	return out, nil
-}
-
-func rewrite(u *unstructured.Unstructured, simURL, caPEM string) {
-	switch u.GetKind() {
-	case "Portal":
-		_ = unstructured.SetNestedField(u.Object, simURL, "spec", "url")
-	case "Metabot":
-		_ = unstructured.SetNestedField(u.Object, simURL, "spec", "url")
-	case "Secret":
-		switch u.GetName() {
-		case "acme-webhook":
-			_ = unstructured.SetNestedField(u.Object, simURL+"/rest/1/"+webhookCode+"/", "stringData", "webhookURL")
-		case "metabot-token":
-			_ = unstructured.SetNestedField(u.Object, metabotToken, "stringData", "token")
-		}
-	case "ConfigMap":
-		if u.GetName() == "corp-ca" {
-			_ = unstructured.SetNestedField(u.Object, caPEM, "data", "ca.crt")
-		}
-	}
 }
 
 func isCustom(u *unstructured.Unstructured) bool {

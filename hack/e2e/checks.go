@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -36,6 +32,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	"github.com/b24ops/b24-operator/hack/samples"
 )
 
 const (
@@ -357,52 +355,7 @@ func (r *run) simState() (map[string]any, error) {
 
 // loadSamples reads config/samples pointed at b24sim (as hack/devenv does for `make run`).
 func (r *run) loadSamples() ([]*unstructured.Unstructured, error) {
-	files, err := filepath.Glob(filepath.Join(r.c.Root, "config", "samples", "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	var out []*unstructured.Unstructured
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-		for {
-			doc, err := dec.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			u := &unstructured.Unstructured{}
-			if err := utilyaml.Unmarshal(doc, &u.Object); err != nil || len(u.Object) == 0 {
-				continue
-			}
-			switch u.GetKind() {
-			case "Portal", "Metabot":
-				_ = unstructured.SetNestedField(u.Object, r.simURL, "spec", "url")
-			case "Secret":
-				switch u.GetName() {
-				case "acme-webhook":
-					_ = unstructured.SetNestedField(u.Object, r.simURL+"/rest/1/"+webhookCode+"/", "stringData", "webhookURL")
-				case "metabot-token":
-					_ = unstructured.SetNestedField(u.Object, metabotToken, "stringData", "token")
-				}
-			case "ConfigMap":
-				if u.GetName() == "corp-ca" {
-					_ = unstructured.SetNestedField(u.Object, string(r.simCA), "data", "ca.crt")
-				}
-			}
-			out = append(out, u)
-		}
-	}
-	return out, nil
+	return samples.Load(filepath.Join(r.c.Root, "config", "samples"), samples.Sim{URL: r.simURL, WebhookCode: webhookCode, MetabotToken: metabotToken, CAPEM: string(r.simCA)})
 }
 
 func (r *run) resource(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
@@ -435,7 +388,7 @@ func (r *run) apply(u *unstructured.Unstructured) error {
 	return nil
 }
 
-var samples []*unstructured.Unstructured
+var sampleObjs []*unstructured.Unstructured
 
 func (r *run) applySamples() error {
 	objs, err := r.loadSamples()
@@ -447,10 +400,10 @@ func (r *run) applySamples() error {
 			return err
 		}
 		if strings.HasPrefix(u.GetAPIVersion(), "b24ops.io/") {
-			samples = append(samples, u)
+			sampleObjs = append(sampleObjs, u)
 		}
 	}
-	return r.waitReady(samples)
+	return r.waitReady(sampleObjs)
 }
 
 // waitReady waits until every object has Ready=True for its current generation.
@@ -493,7 +446,7 @@ func readyOf(u *unstructured.Unstructured) (status, reason, message string) {
 }
 
 func sampleOf(kind string) *unstructured.Unstructured {
-	for _, u := range samples {
+	for _, u := range sampleObjs {
 		if u.GetKind() == kind {
 			return u
 		}
@@ -504,7 +457,7 @@ func sampleOf(kind string) *unstructured.Unstructured {
 // samplesOf counts the samples of a kind.
 func samplesOf(kind string) int {
 	n := 0
-	for _, u := range samples {
+	for _, u := range sampleObjs {
 		if u.GetKind() == kind {
 			n++
 		}
@@ -631,7 +584,7 @@ func (r *run) leaderFailover() error {
 	if err := r.apply(changed); err != nil {
 		return err
 	}
-	if err := r.waitReady(samples); err != nil {
+	if err := r.waitReady(sampleObjs); err != nil {
 		return err
 	}
 	after, err := r.remoteCounts()
@@ -698,7 +651,7 @@ func (r *run) upgradeRollback() error {
 	if err := r.waitDeployment(operatorNS, release, 2); err != nil {
 		return err
 	}
-	return r.waitReady(samples)
+	return r.waitReady(sampleObjs)
 }
 
 func (r *run) helmTest() error {
@@ -752,7 +705,7 @@ func (r *run) uninstall() error {
 	if kept < 6 {
 		return fmt.Errorf("%d b24ops.io CRDs kept, want 6", kept)
 	}
-	for _, u := range samples {
+	for _, u := range sampleObjs {
 		ri, err := r.resource(u)
 		if err != nil {
 			return err
