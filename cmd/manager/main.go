@@ -111,7 +111,8 @@ func main() {
 		os.Exit(2)
 	}
 
-	if err := egress.apply(); err != nil {
+	bitrixOpts, metabotOpts, err := egress.options()
+	if err != nil {
 		log.Error(err, "invalid outbound settings")
 		os.Exit(2)
 	}
@@ -155,7 +156,8 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel, DefaultDeletionPolicy: policy}); err != nil {
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel, DefaultDeletionPolicy: policy,
+		BitrixOptions: bitrixOpts, MetabotOptions: metabotOpts}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

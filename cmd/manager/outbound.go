@@ -32,37 +32,38 @@ func (f *outboundFlags) bind(fs *flag.FlagSet) {
 		"Comma-separated extra CIDRs refused with --egress-deny-private (the cluster's pod and service ranges).")
 }
 
-// apply hands the settings to every Bitrix24 and Metabot client the controllers build.
-func (f *outboundFlags) apply() error {
+// options are the client options of the settings, for every Bitrix24 and Metabot client the
+// controllers build.
+func (f *outboundFlags) options() ([]bitrix.Option, []metabot.Option, error) {
 	maxBytes, err := quantity("--max-response-size", f.maxResponseSize, 1<<10)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	budgetBytes, err := quantity("--response-budget", f.responseBudget, maxBytes)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	policy := &outbound.Policy{AllowHosts: splitList(f.allowHosts), DenyPrivate: f.denyPrivate}
 	for _, c := range splitList(f.denyCIDRs) {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return fmt.Errorf("--egress-deny-cidrs: %q is not a CIDR", c)
+			return nil, nil, fmt.Errorf("--egress-deny-cidrs: %q is not a CIDR", c)
 		}
 		policy.DenyCIDRs = append(policy.DenyCIDRs, p.Masked())
 	}
 	if len(policy.DenyCIDRs) > 0 && !policy.DenyPrivate {
-		return fmt.Errorf("--egress-deny-cidrs needs --egress-deny-private")
+		return nil, nil, fmt.Errorf("--egress-deny-cidrs needs --egress-deny-private")
 	}
 	if err := policy.Validate(); err != nil {
-		return fmt.Errorf("--egress-allow-hosts: %w", err)
+		return nil, nil, fmt.Errorf("--egress-allow-hosts: %w", err)
 	}
-	bitrix.SetDefaults(
-		bitrix.WithMaxResponseBytes(maxBytes),
-		bitrix.WithResponseBudget(outbound.NewBudget(budgetBytes)),
-		bitrix.WithOutboundPolicy(policy),
-	)
-	metabot.SetDefaults(metabot.WithOutboundPolicy(policy))
-	return nil
+	return []bitrix.Option{
+			bitrix.WithMaxResponseBytes(maxBytes),
+			bitrix.WithResponseBudget(outbound.NewBudget(budgetBytes)),
+			bitrix.WithOutboundPolicy(policy),
+		},
+		[]metabot.Option{metabot.WithOutboundPolicy(policy)},
+		nil
 }
 
 func quantity(flagName, v string, least int64) (int64, error) {

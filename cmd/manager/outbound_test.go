@@ -23,12 +23,14 @@ func TestOutboundFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.flags.apply()
+			bo, mo, err := tc.flags.options()
 			switch {
 			case tc.wantErr == "" && err != nil:
-				t.Fatalf("apply: %v", err)
+				t.Fatalf("options: %v", err)
+			case tc.wantErr == "" && (len(bo) == 0 || len(mo) == 0):
+				t.Fatalf("options gave %d Bitrix24 and %d Metabot client options, want the settings for both", len(bo), len(mo))
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("apply = %v, want an error naming %s", err, tc.wantErr)
+				t.Fatalf("options = %v, want an error naming %s", err, tc.wantErr)
 			}
 		})
 	}

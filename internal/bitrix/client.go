@@ -48,7 +48,7 @@ type Client struct {
 // New builds a Client. Exactly one of WithWebhook and WithOAuth is required.
 func New(opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
-	for _, o := range slices.Concat(processDefaults(), opts) {
+	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"sync"
 
 	"github.com/b24ops/b24-operator/internal/outbound"
 )
@@ -21,26 +20,6 @@ const DefaultResponseBudget = 32 << 20
 
 // defaultBudget is shared by every client that was not given a budget of its own.
 var defaultBudget = outbound.NewBudget(DefaultResponseBudget)
-
-var (
-	processMu   sync.RWMutex
-	processOpts []Option
-)
-
-// SetDefaults makes opts apply to every Client built afterwards, before the options passed to
-// New (which win). The manager calls it once at start with its command-line settings (size
-// cap, response budget, outbound policy); tests pass options to New instead.
-func SetDefaults(opts ...Option) {
-	processMu.Lock()
-	defer processMu.Unlock()
-	processOpts = append([]Option(nil), opts...)
-}
-
-func processDefaults() []Option {
-	processMu.RLock()
-	defer processMu.RUnlock()
-	return processOpts
-}
 
 // WithMaxResponseBytes caps the size of one answer (default DefaultMaxResponseBytes). A larger
 // answer is not read further and fails the call with RESPONSE_TOO_LARGE, a terminal error.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ type Metabots struct {
 	Reader client.Reader
 	// HTTPTimeout bounds each request.
 	HTTPTimeout time.Duration
+	// Options go to every client, before the Metabot's own.
+	Options []metabot.Option
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*metabotClient
@@ -68,10 +71,10 @@ func (m *Metabots) Client(ctx context.Context, mb *b24v1.Metabot) (*metabot.Clie
 		return mc.client, nil
 	}
 	rps, burst := rateOf(mb.Spec.RateLimit, metabot.DefaultRequestsPerSecond, metabot.DefaultBurst)
-	opts := []metabot.Option{
+	opts := append(slices.Clip(m.Options),
 		metabot.WithLimiter(m.limiters.get(metabotURL(mb)+"#"+strconv.FormatInt(mb.Spec.BotID, 10), rps, burst, func(r float64, b int) *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })),
 		metabot.WithLabel(key.String()),
-	}
+	)
 	if m.HTTPTimeout > 0 {
 		opts = append(opts, metabot.WithTimeout(m.HTTPTimeout))
 	}

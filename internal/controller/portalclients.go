@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,8 @@ type Portals struct {
 	Writer client.Client
 	// HTTPTimeout bounds each request (Bitrix24 stops a request at 60 s).
 	HTTPTimeout time.Duration
+	// Options go to every client, before the Portal's own.
+	Options []bitrix.Option
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*portalClient
@@ -117,10 +120,10 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
 	host := rules.PortalHost(portal.Spec.URL)
 	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
-	opts := []bitrix.Option{
+	opts := append(slices.Clip(p.Options),
 		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
 		bitrix.WithPortalLabel(host),
-	}
+	)
 	if p.HTTPTimeout > 0 {
 		opts = append(opts, bitrix.WithRequestTimeout(p.HTTPTimeout))
 	}

@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
+	"github.com/b24ops/b24-operator/internal/metabot"
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
@@ -57,6 +59,10 @@ type Options struct {
 	// spec.deletionPolicy in namespaces without the b24ops.io/default-deletion-policy
 	// annotation; empty means Delete.
 	DefaultDeletionPolicy b24v1.DeletionPolicy
+	// BitrixOptions and MetabotOptions go to every Bitrix24 and Metabot client the controllers
+	// build, before their own (the manager's size cap, response budget and outbound policy).
+	BitrixOptions  []bitrix.Option
+	MetabotOptions []metabot.Option
 }
 
 // Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
@@ -98,10 +104,10 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	}
 	// Every credential is read through creds, which refuses unlabelled Secrets.
 	creds := credentialReader{Reader: mgr.GetAPIReader(), requireLabel: !opts.AllowUnlabelledSecrets}
-	shared := &Shared{Portals: &Portals{Reader: creds, Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout}}
+	shared := &Shared{Portals: &Portals{Reader: creds, Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout, Options: opts.BitrixOptions}}
 	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(creds, mgr.GetCache()),
 		// The Metabot and ScheduledJob controllers share one client per Metabot object.
-		metabots: &Metabots{Reader: creds, HTTPTimeout: opts.HTTPTimeout}}
+		metabots: &Metabots{Reader: creds, HTTPTimeout: opts.HTTPTimeout, Options: opts.MetabotOptions}}
 	for _, k := range Kinds() {
 		if err := k.setup(s); err != nil {
 			return nil, fmt.Errorf("set up the %s controller: %w", k.Name, err)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -127,7 +126,7 @@ func WithLabel(label string) Option { return func(o *options) { o.label = label 
 // Bearer token of an API user of the bot.
 func New(baseURL string, botID int64, token string, opts ...Option) (*Client, error) {
 	o := options{apiPath: DefaultAPIPath, timeout: DefaultTimeout, label: strconv.FormatInt(botID, 10), maxBody: DefaultMaxResponseBytes}
-	for _, opt := range slices.Concat(processDefaults(), opts) {
+	for _, opt := range opts {
 		opt(&o)
 	}
 	if botID <= 0 {

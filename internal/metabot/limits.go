@@ -6,30 +6,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/b24ops/b24-operator/internal/outbound"
 )
-
-var (
-	processMu   sync.RWMutex
-	processOpts []Option
-)
-
-// SetDefaults makes opts apply to every Client built afterwards, before the options passed to
-// New (which win). The manager calls it once at start with its command-line settings; tests
-// pass options to New instead.
-func SetDefaults(opts ...Option) {
-	processMu.Lock()
-	defer processMu.Unlock()
-	processOpts = append([]Option(nil), opts...)
-}
-
-func processDefaults() []Option {
-	processMu.RLock()
-	defer processMu.RUnlock()
-	return processOpts
-}
 
 // WithMaxResponseBytes caps how much of a response is read (default DefaultMaxResponseBytes,
 // at least 1 KiB). The rest is never read: the status alone decides the outcome.

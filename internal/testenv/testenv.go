@@ -80,6 +80,10 @@ func Start(opts Options) (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme,
+		// Two test packages start their control planes at once on a 2-core machine that is
+		// also compiling: the default 20 s is not always enough for kube-apiserver.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
 	}
 	if opts.WebhookInstall != nil {
 		te.WebhookInstallOptions = *opts.WebhookInstall
