@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -132,16 +133,20 @@ func TestObserveOnly(t *testing.T) {
 	})
 
 	run("a bot that does not exist is reported, not registered", func(t *testing.T, ns string) {
-		webhookPortal(t, ns, "acme", "observe-none-app", sim)
+		waitReady(t, webhookPortal(t, ns, "acme", "observe-none-app", sim))
 		sim.ResetCalls()
 		bot := chatBot(ns, "ghost", "acme", "observe-ghost")
 		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
 		create(t, bot)
+		// Ready is DependencyNotReady both while the Portal is not yet Ready in the cache and
+		// once the bot was looked up and not found; only the latter sets Synced.
+		eventually(t, 30*time.Second, "Synced NotFound", func() (bool, string) {
+			reload(t, bot)
+			synced := meta.FindStatusCondition(bot.Status.Conditions, b24v1.ConditionSynced)
+			return synced != nil && synced.Reason == b24v1.SyncedReasonNotFound, fmt.Sprintf("Synced %+v", synced)
+		})
 		waitReason(t, bot, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 30*time.Second)
 		poke(t, bot)
-		if synced := meta.FindStatusCondition(bot.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Reason != b24v1.SyncedReasonNotFound {
-			t.Fatalf("Synced %+v, want NotFound", synced)
-		}
 		if _, ok := remoteBot(sim, "observe-ghost"); ok || botWrites(sim) != 0 {
 			t.Fatalf("a bot was written for an ObserveOnly object (%d writes)", botWrites(sim))
 		}
