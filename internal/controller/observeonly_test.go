@@ -190,3 +190,180 @@ func TestChatObserveOnlyAdoptsByID(t *testing.T) {
 		}
 	})
 }
+
+// appWrites counts the simulator's calls that change chat apps.
+func appWrites(sim *bitrixtest.Server) int {
+	n := 0
+	for _, m := range []string{"imbot.app.register", "imbot.app.update", "imbot.app.unregister"} {
+		n += sim.CallCount(m)
+	}
+	return n
+}
+
+// TestAdoptByID pins spec.adopt.id on ChatBot (V1 and V2) and ChatApp: the remote object named
+// by its id is observed with zero writes, and switching to Full takes that same object over in
+// place (an update, never a register of a new one).
+func TestAdoptByID(t *testing.T) {
+	run := perSimCases(t, managerOpts{})
+	ctx := context.Background()
+
+	run("a V1 bot named by adopt.id is observed with zero writes, then taken over in place", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		webhookPortal(t, ns, "acme", "acme-bots", sim)
+		id, err := remoteClient(t, sim).Register(ctx, bitrix.BotParams{Code: "by-hand", EventHandler: "https://bots.example.com/events",
+			Properties: bitrix.BotProperties{Name: "Made by hand"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		bot := chatBot(ns, "support", "acme", "by-hand")
+		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		bot.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, bot)
+		waitReady(t, bot)
+		poke(t, bot)
+		if bot.Status.BotID != int64(id) {
+			t.Fatalf("status.botId %d, want the adopted bot %d", bot.Status.BotID, id)
+		}
+		if synced := meta.FindStatusCondition(bot.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Status != metav1.ConditionFalse || !strings.Contains(synced.Message, "properties.name") {
+			t.Fatalf("Synced %+v, want False naming properties.name", synced)
+		}
+		if n := botWrites(sim); n != 0 {
+			t.Fatalf("%d bot writes for an ObserveOnly bot, want 0", n)
+		}
+
+		update(t, bot, func() { bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyFull) })
+		assertInSync(t, bot)
+		rb, _ := remoteBot(sim, "by-hand")
+		if bot.Status.BotID != int64(id) || rb.ID != id || rb.Properties.Name != "Bot support" {
+			t.Fatalf("after switching to Full: status botId %d, remote %+v; want bot %d renamed in place", bot.Status.BotID, rb, id)
+		}
+		if sim.CallCount("imbot.register") != 0 || sim.CallCount("imbot.update") != 1 {
+			t.Fatalf("register %d, update %d: want the bot taken over with one imbot.update", sim.CallCount("imbot.register"), sim.CallCount("imbot.update"))
+		}
+	})
+
+	run("a Full bot created with adopt.id takes the bot over at once", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		webhookPortal(t, ns, "acme", "acme-bots", sim)
+		id, err := remoteClient(t, sim).Register(ctx, bitrix.BotParams{Code: "by-hand", EventHandler: "https://bots.example.com/events",
+			Properties: bitrix.BotProperties{Name: "Made by hand"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		bot := chatBot(ns, "support", "acme", "by-hand")
+		bot.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, bot)
+		assertInSync(t, bot)
+		if rb, _ := remoteBot(sim, "by-hand"); bot.Status.BotID != int64(id) || rb.Properties.Name != "Bot support" || sim.CallCount("imbot.register") != 0 {
+			t.Fatalf("status botId %d, remote %+v, %d imbot.register: want bot %d updated in place", bot.Status.BotID, rb, sim.CallCount("imbot.register"), id)
+		}
+	})
+
+	run("adopt.id naming a bot with another code stalls with InvalidSpec and writes nothing", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		webhookPortal(t, ns, "acme", "acme-bots", sim)
+		id, err := remoteClient(t, sim).Register(ctx, bitrix.BotParams{Code: "other-code", EventHandler: "https://bots.example.com/events",
+			Properties: bitrix.BotProperties{Name: "Other"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		bot := chatBot(ns, "support", "acme", "by-hand")
+		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		bot.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, bot)
+		assertStalled(t, bot, b24v1.ReasonInvalidSpec)
+		if msg := condition(t, bot, b24v1.ConditionReady).Message; !strings.Contains(msg, `code "other-code"`) {
+			t.Errorf("Ready message %q, want it to name the remote code", msg)
+		}
+		if n := botWrites(sim); n != 0 {
+			t.Fatalf("%d bot writes, want 0", n)
+		}
+	})
+
+	run("a V2 bot named by adopt.id is observed with zero writes, then taken over in place", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		webhookPortal(t, ns, "acme", "acme-bots", sim)
+		rb, err := remoteClient(t, sim).RegisterV2(ctx, bitrix.BotV2Params{Code: "by-hand-v2", EventMode: bitrix.EventModeFetch,
+			Properties: bitrix.BotV2Properties{Name: "Made by hand"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		bot := chatBotV2(ns, "support", "acme", "by-hand-v2")
+		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		bot.Spec.Adopt = &b24v1.Adopt{ID: int64(rb.ID)}
+		create(t, bot)
+		waitReady(t, bot)
+		poke(t, bot)
+		if bot.Status.BotID != int64(rb.ID) || bot.Status.API != b24v1.BotAPIV2 {
+			t.Fatalf("status botId %d api %q, want the adopted V2 bot %d", bot.Status.BotID, bot.Status.API, rb.ID)
+		}
+		v2Writes := func() int {
+			return countV2(sim, "register") + countV2(sim, "update") + countV2(sim, "unregister") + botWrites(sim)
+		}
+		if n := v2Writes(); n != 0 {
+			t.Fatalf("%d bot writes for an ObserveOnly V2 bot, want 0", n)
+		}
+
+		update(t, bot, func() { bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyFull) })
+		assertInSync(t, bot)
+		if bot.Status.BotID != int64(rb.ID) || countV2(sim, "register") != 0 || countV2(sim, "update") == 0 {
+			t.Fatalf("after switching to Full: botId %d, %d register, %d update; want bot %d updated in place",
+				bot.Status.BotID, countV2(sim, "register"), countV2(sim, "update"), rb.ID)
+		}
+		waitRemoteBot(t, sim, "by-hand-v2", "the spec's name and webhook applied to the adopted bot", func(b bitrixtest.Bot) bool {
+			return b.ID == rb.ID && b.Properties.Name == "Bot support"
+		})
+	})
+
+	run("a chat app named by adopt.id is observed with zero writes, then taken over in place", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		bot := portalWithBot(t, ns, sim)
+		id, err := remoteClient(t, sim).AppRegister(ctx, bitrix.AppParams{BotID: int(bot.Status.BotID), Code: "help",
+			JSMethod: bitrix.JSMethodSend, JSParam: "/old", Context: "ALL", Lang: []bitrix.AppLang{{LanguageID: "en", Title: "Old"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps := len(sim.Apps())
+		sim.ResetCalls()
+		app := jsApp(ns, "help", "support", "help")
+		app.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		app.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, app)
+		waitReady(t, app)
+		poke(t, app)
+		if app.Status.AppID != int64(id) {
+			t.Fatalf("status.appId %d, want the adopted app %d", app.Status.AppID, id)
+		}
+		if synced := meta.FindStatusCondition(app.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Status != metav1.ConditionFalse || !strings.Contains(synced.Message, "never applied") {
+			t.Fatalf("Synced %+v, want False saying the adopted app was never applied", synced)
+		}
+		if n := appWrites(sim); n != 0 {
+			t.Fatalf("%d app writes for an ObserveOnly app, want 0: %v", n, methodsCalled(sim))
+		}
+
+		update(t, app, func() { app.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyFull) })
+		assertInSync(t, app)
+		if got := remoteApp(t, sim, int64(id)); app.Status.AppID != int64(id) || got.JSParam != "/help" || len(sim.Apps()) != apps {
+			t.Fatalf("after switching to Full: appId %d, remote %+v, %d apps (was %d); want app %d updated in place",
+				app.Status.AppID, got, len(sim.Apps()), apps, id)
+		}
+		if c := sim.CallCount("imbot.app.register"); c != 0 {
+			t.Errorf("%d imbot.app.register on the takeover, want 0 (the update is the existence check)", c)
+		}
+	})
+
+	run("an ObserveOnly chat app without adopt.id is reported NotFound, pointing at adopt.id", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		portalWithBot(t, ns, sim)
+		sim.ResetCalls()
+		app := jsApp(ns, "help", "support", "help")
+		app.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		create(t, app)
+		waitReason(t, app, metav1.ConditionFalse, b24v1.ReasonDependencyNotReady, 30*time.Second)
+		poke(t, app)
+		if synced := meta.FindStatusCondition(app.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Reason != b24v1.SyncedReasonNotFound || !strings.Contains(synced.Message, "spec.adopt.id") {
+			t.Fatalf("Synced %+v, want NotFound naming spec.adopt.id", synced)
+		}
+		if n := appWrites(sim); n != 0 {
+			t.Fatalf("%d app writes, want 0", n)
+		}
+	})
+}
