@@ -131,8 +131,40 @@ func TestObserveOnly(t *testing.T) {
 		}
 	})
 
+	run("an ObserveOnly bot holds its place in the bot limit: the Full bot after it stalls without a remote call", func(t *testing.T, ns string) {
+		webhookPortal(t, ns, "acme", "observe-limit-app", sim, func(p *b24v1.Portal) { p.Spec.MaxBots = ptr(int32(1)) })
+		id := orphanedBot(t, ns, "acme", "observe-held", sim)
+		// The names order the two bots too when they are created within the same second.
+		seen := chatBot(ns, "held", "acme", "observe-held")
+		seen.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		create(t, seen)
+		waitReady(t, seen)
+		if seen.Status.BotID != id {
+			t.Fatalf("observed botId %d, want %d", seen.Status.BotID, id)
+		}
+		sim.ResetCalls()
+		extra := chatBot(ns, "later", "acme", "observe-extra")
+		create(t, extra)
+		assertStalled(t, extra, b24v1.ReasonBotLimitExceeded)
+		if msg := condition(t, extra, b24v1.ConditionReady).Message; !strings.Contains(msg, ns+"/held") {
+			t.Errorf("Ready message %q does not name the observed bot that holds the limit", msg)
+		}
+		if calls := callsWithCode(sim, "observe-extra"); len(calls) != 0 || botWrites(sim) != 0 {
+			t.Fatalf("remote calls for the bot over the limit: %+v (%d bot writes)", calls, botWrites(sim))
+		}
+		// Deleting the observed bot frees its place (and leaves the remote bot alone).
+		deleteObject(t, seen)
+		waitGone(t, seen)
+		waitReady(t, extra)
+		if _, ok := remoteBot(sim, "observe-held"); !ok {
+			t.Fatal("deleting the ObserveOnly ChatBot unregistered the bot it observed")
+		}
+	})
+
 	run("a bot that does not exist is reported, not registered", func(t *testing.T, ns string) {
-		webhookPortal(t, ns, "acme", "observe-none-app", sim)
+		// The Portal is Ready first: DependencyNotReady must come from the missing bot, not
+		// from a Portal still being checked.
+		waitReady(t, webhookPortal(t, ns, "acme", "observe-none-app", sim))
 		sim.ResetCalls()
 		bot := chatBot(ns, "ghost", "acme", "observe-ghost")
 		bot.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
