@@ -157,9 +157,7 @@ func (e *chatBotExternal) observeOnlyV2(ctx context.Context, b *b24v1.ChatBot, f
 	b.Status.BotID, b.Status.ApplicationKey, b.Status.API = int64(found.ID), rules.ApplicationKey(e.portal), b24v1.BotAPIV2
 	obs.Exists = true
 	obs.Message = fmt.Sprintf("Bot %d is observed through V2", found.ID)
-	if name := deref(b.Spec.Properties.Name); name != "" && name != found.User.Name {
-		obs.Drift = append(obs.Drift, fmt.Sprintf("properties.name (remote %q)", found.User.Name))
-	}
+	obs.Drift = driftV2(b.Spec.Properties, found.User)
 	obs.UpToDate = len(obs.Drift) == 0
 	return obs, nil
 }
@@ -315,4 +313,33 @@ func (e *chatBotExternal) paramsV2(ctx context.Context, b *b24v1.ChatBot) (bitri
 		p.Properties.Avatar = photo
 	}
 	return p, nil
+}
+
+// driftV2 names the properties the spec sets that the bot's user record (Bot.list) shows
+// otherwise. The record splits the name into first and last; an answer with only the full
+// name is compared with name and lastName joined.
+func driftV2(p b24v1.BotProperties, u bitrix.BotV2User) []string {
+	var drift []string
+	differs := func(field string, want *string, remote string) {
+		if w := deref(want); w != "" && w != remote {
+			drift = append(drift, fmt.Sprintf("%s (remote %q)", field, remote))
+		}
+	}
+	if u.FirstName == "" && u.LastName == "" {
+		full := strings.TrimSpace(deref(p.Name) + " " + deref(p.LastName))
+		differs("properties.name", &full, u.Name)
+	} else {
+		differs("properties.name", p.Name, u.FirstName)
+		differs("properties.lastName", p.LastName, u.LastName)
+	}
+	differs("properties.workPosition", p.WorkPosition, u.WorkPosition)
+	if p.Color != nil {
+		switch remote, ok := bitrix.ColorName(u.Color); {
+		case ok && remote != string(*p.Color):
+			drift = append(drift, fmt.Sprintf("properties.color (remote %q)", remote))
+		case !ok && u.Color != "":
+			drift = append(drift, fmt.Sprintf("properties.color (remote %q, not a named color)", u.Color))
+		}
+	}
+	return drift
 }
