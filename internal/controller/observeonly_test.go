@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -383,6 +384,33 @@ func TestAdoptByID(t *testing.T) {
 		}
 	})
 
+	run("an observed chat app makes zero writes through a spec change and deletion", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		bot := portalWithBot(t, ns, sim)
+		id, err := remoteClient(t, sim).AppRegister(ctx, bitrix.AppParams{BotID: int(bot.Status.BotID), Code: "help",
+			JSMethod: bitrix.JSMethodSend, JSParam: "/old", Context: "ALL", Lang: []bitrix.AppLang{{LanguageID: "en", Title: "Old"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		app := jsApp(ns, "help", "support", "help")
+		app.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		app.Spec.DeletionPolicy = ptr(b24v1.DeletionPolicyDelete)
+		app.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, app)
+		waitReady(t, app)
+		update(t, app, func() { app.Spec.JSCommand.Param = "/changed" })
+		waitReady(t, app)
+		poke(t, app)
+		deleteObject(t, app)
+		waitGone(t, app)
+		if n := appWrites(sim); n != 0 {
+			t.Fatalf("%d app writes through a spec change and deletion of an ObserveOnly app, want 0: %v", n, methodsCalled(sim))
+		}
+		if got := remoteApp(t, sim, int64(id)); got.JSParam != "/old" {
+			t.Fatalf("remote JS_PARAM %q, want the app left as it was", got.JSParam)
+		}
+	})
+
 	run("an ObserveOnly chat app without adopt.id is reported NotFound, pointing at adopt.id", func(t *testing.T, ns string, sim *bitrixtest.Server) {
 		portalWithBot(t, ns, sim)
 		sim.ResetCalls()
@@ -396,6 +424,44 @@ func TestAdoptByID(t *testing.T) {
 		}
 		if n := appWrites(sim); n != 0 {
 			t.Fatalf("%d app writes, want 0", n)
+		}
+	})
+}
+
+// TestChatObserveOnlyWritesNothing pins ObserveOnly on a Chat found by its entity: a spec
+// change (title, users) and the deletion make no write, whatever deletionPolicy says.
+func TestChatObserveOnlyWritesNothing(t *testing.T) {
+	run := perSimCases(t, managerOpts{})
+	run("an observed chat makes zero writes through a spec change and deletion", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		bot := portalWithBot(t, ns, sim)
+		id, err := remoteClient(t, sim).ChatAdd(context.Background(), bitrix.ChatAddParams{
+			BotID: int(bot.Status.BotID), Title: "Incidents", Users: []int{1}, EntityType: "OPS", EntityID: "incidents"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim.ResetCalls()
+		ch := groupChat(ns, "incidents", "support", 1)
+		ch.Spec.Entity = &b24v1.ChatEntity{Type: "OPS", ID: "incidents"}
+		ch.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		ch.Spec.DeletionPolicy = ptr(b24v1.DeletionPolicyDelete)
+		create(t, ch)
+		waitReady(t, ch)
+		if ch.Status.ChatID != int64(id) {
+			t.Fatalf("status.chatId %d, want the chat %d found by its entity", ch.Status.ChatID, id)
+		}
+		update(t, ch, func() { ch.Spec.Title = ptr("Renamed"); ch.Spec.Users = []int64{1, 2} })
+		waitReady(t, ch)
+		poke(t, ch)
+		if synced := meta.FindStatusCondition(ch.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Status != metav1.ConditionFalse {
+			t.Fatalf("Synced %+v, want False after the spec change", synced)
+		}
+		deleteObject(t, ch)
+		waitGone(t, ch)
+		if w := writeCalls(sim); len(w) != 0 {
+			t.Fatalf("writes for an ObserveOnly chat through a spec change and deletion: %v", w)
+		}
+		if got := remoteChat(t, sim, int64(id)); got.Title != "Incidents" || !slices.Contains(got.Members, int(bot.Status.BotID)) {
+			t.Fatalf("remote chat %+v, want it left as it was with the bot in it", got)
 		}
 	})
 }
