@@ -11,6 +11,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/managed"
+	"github.com/b24ops/b24-operator/internal/metabot/metabottest"
 )
 
 func unpause(t *testing.T, obj controllerObject) {
@@ -171,4 +172,25 @@ func TestPauseDependents(t *testing.T) {
 			t.Fatalf("remote name %q: a ChatBot of a paused Portal must still be reconciled", rb.Properties.Name)
 		}
 	})
+}
+
+// TestPauseScheduledJob pins b24ops.io/paused on a ScheduledJob: a one-shot job paused from
+// its creation sends nothing over a forced reconcile; removing the annotation sends it once.
+func TestPauseScheduledJob(t *testing.T) {
+	sim := metabottest.NewServer()
+	t.Cleanup(sim.Close)
+	ns, _, _ := startTest(t, managerOpts{})
+	mb, _ := mbBot(t, ns, "sales", sim, 21, false)
+	waitReady(t, mb)
+	j := mbOneShot(ns, "welcome", "sales", 4242)
+	j.Annotations = map[string]string{b24v1.PausedAnnotation: "true"}
+	create(t, j)
+	waitReason(t, j, metav1.ConditionFalse, b24v1.ReasonPaused, 30*time.Second)
+	poke(t, j)
+	if n := mbJobsFor(sim, 4242); n != 0 {
+		t.Fatalf("%d Metabot jobs sent for a paused ScheduledJob, want none", n)
+	}
+	unpause(t, j)
+	mbWaitJobs(t, sim, 4242, 1)
+	waitReady(t, j)
 }
