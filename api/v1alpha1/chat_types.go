@@ -7,6 +7,7 @@ import (
 // ChatSpec declares a group chat created on behalf of a bot.
 // +kubebuilder:validation:XValidation:rule="(has(self.type) ? self.type : 'Chat') == (has(oldSelf.type) ? oldSelf.type : 'Chat')",message="type is immutable",fieldPath=".type"
 // +kubebuilder:validation:XValidation:rule="has(self.entity) == has(oldSelf.entity)",message="entity is immutable",fieldPath=".entity"
+// +kubebuilder:validation:XValidation:rule="!has(self.adopt) || !has(oldSelf.adopt) || self.adopt.id == oldSelf.adopt.id",message="adopt.id cannot change: it names the remote chat this object took over; remove it, or create a new Chat for another chat",fieldPath=".adopt.id"
 type ChatSpec struct {
 	// BotRef names the ChatBot on whose behalf the chat is created. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="botRef is immutable"

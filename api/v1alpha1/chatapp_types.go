@@ -7,6 +7,7 @@ import (
 // ChatAppSpec declares a chat application (JS command or IFRAME) owned by a bot.
 // +kubebuilder:validation:XValidation:rule="has(self.jsCommand) != has(self.iframe)",message="exactly one of jsCommand or iframe must be set"
 // +kubebuilder:validation:XValidation:rule="(has(self.hidden) && self.hidden) || (has(self.translations) && size(self.translations) > 0)",message="translations must have at least one entry unless hidden is true",fieldPath=".translations"
+// +kubebuilder:validation:XValidation:rule="!has(self.adopt) || !has(oldSelf.adopt) || self.adopt.id == oldSelf.adopt.id",message="adopt.id cannot change: it names the remote chat app this object took over; remove it, or create a new ChatApp for another app",fieldPath=".adopt.id"
 type ChatAppSpec struct {
 	// BotRef names the ChatBot that owns the app; BOT_ID comes from its status. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="botRef is immutable"
@@ -75,6 +76,16 @@ type ChatAppSpec struct {
 	// in place. Defaults to Full.
 	// +optional
 	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// Adopt names the existing remote chat app (APP_ID) to observe or take over. Bitrix24 has
+	// no method that lists or reads chat apps, so an ObserveOnly ChatApp needs it to find an
+	// app the operator did not register; the app is taken on trust and, never having been
+	// applied, reported as not known to match (Synced=False). Switching to Full applies the spec
+	// to that app in place (imbot.app.update). CODE cannot be changed or read back: spec.code
+	// must be the app's code, as the periodic existence check registers by bot and code.
+	// Read while status.appId is not set; cannot change once set.
+	// +optional
+	Adopt *Adopt `json:"adopt,omitempty"`
 }
 
 // JSCommand is a JS command app.

@@ -58,11 +58,11 @@ type HTTPSURL string
 // With spec.api unset, the controller chooses: V1 when the spec uses a V1-only field or the
 // portal has no imbot.v2, V2 otherwise.
 // +kubebuilder:validation:XValidation:rule="!(has(self.eventHandler) && has(self.eventHandlers))",message="at most one of eventHandler or eventHandlers may be set"
-// +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V1' || has(self.eventHandler) || has(self.eventHandlers)",message="a V1 bot needs exactly one of eventHandler or eventHandlers"
+// +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V1' || has(self.eventHandler) || has(self.eventHandlers) || (has(self.managementPolicy) && self.managementPolicy == 'ObserveOnly')",message="a V1 bot needs exactly one of eventHandler or eventHandlers (only an ObserveOnly bot may leave them out)"
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V1' || !has(self.eventMode)",message="eventMode is V2 only: a V1 bot sends every event to its eventHandler(s)",fieldPath=".eventMode"
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V2' || !has(self.eventHandlers)",message="eventHandlers is V1 only: a V2 bot has one eventHandler (its webhookUrl)",fieldPath=".eventHandlers"
 // +kubebuilder:validation:XValidation:rule="!has(self.eventMode) || !has(self.eventHandlers)",message="eventHandlers is V1 only and eventMode V2 only: use eventHandler with eventMode",fieldPath=".eventHandlers"
-// +kubebuilder:validation:XValidation:rule="!has(self.eventMode) || self.eventMode != 'Webhook' || has(self.eventHandler)",message="eventMode Webhook needs eventHandler (the URL events are POSTed to)",fieldPath=".eventHandler"
+// +kubebuilder:validation:XValidation:rule="!has(self.eventMode) || self.eventMode != 'Webhook' || has(self.eventHandler) || (has(self.managementPolicy) && self.managementPolicy == 'ObserveOnly')",message="eventMode Webhook needs eventHandler (the URL events are POSTed to; only an ObserveOnly bot may leave it out)",fieldPath=".eventHandler"
 // +kubebuilder:validation:XValidation:rule="!has(self.eventMode) || self.eventMode != 'Fetch' || !has(self.eventHandler)",message="eventMode Fetch takes no eventHandler: the team's code polls imbot.v2.Event.get",fieldPath=".eventHandler"
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V2' || !has(self.openline)",message="openline is V1 only: a V2 bot uses properties.supportOpenline",fieldPath=".openline"
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V2' || !has(self.type) || self.type != 'Human'",message="type Human is V1 only",fieldPath=".type"
@@ -71,6 +71,7 @@ type HTTPSURL string
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V2' || has(self.properties.name)",message="a V2 bot needs properties.name",fieldPath=".properties.name"
 // +kubebuilder:validation:XValidation:rule="!has(self.api) || self.api != 'V1' || (!has(self.properties.background) && !has(self.properties.hidden) && !has(self.properties.reactions) && !has(self.properties.supportOpenline))",message="properties.background, properties.hidden, properties.reactions and properties.supportOpenline are V2 only",fieldPath=".properties"
 // +kubebuilder:validation:XValidation:rule="(has(self.type) ? self.type : 'Bot') == (has(oldSelf.type) ? oldSelf.type : 'Bot')",message="type is immutable",fieldPath=".type"
+// +kubebuilder:validation:XValidation:rule="!has(self.adopt) || !has(oldSelf.adopt) || self.adopt.id == oldSelf.adopt.id",message="adopt.id cannot change: it names the remote bot this object took over; remove it, or create a new ChatBot for another bot",fieldPath=".adopt.id"
 type ChatBotSpec struct {
 	// PortalRef names the Portal (application) the bot belongs to. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="portalRef is immutable"
@@ -134,6 +135,13 @@ type ChatBotSpec struct {
 	// in place. Defaults to Full.
 	// +optional
 	ManagementPolicy *ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// Adopt names the existing remote bot to observe or take over by its id (BOT_ID), instead
+	// of finding it by code. The bot with that id must have spec.code as its CODE (a code
+	// cannot change); otherwise the ChatBot stalls with InvalidSpec. Read while status.botId
+	// is not set; cannot change once set.
+	// +optional
+	Adopt *Adopt `json:"adopt,omitempty"`
 }
 
 // EventHandlers sets one URL per event.

@@ -150,7 +150,15 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	st := &app.Status
 	resync := resyncOf(e.bot.portal)
 	obs := managed.Observation{RequeueAfter: resync}
+	if st.AppID == 0 && app.Spec.Adopt != nil {
+		// An existing app named by its id. Bitrix24 cannot read it back: it is taken on trust,
+		// and never having been applied, it is taken over with an update (see Update).
+		st.AppID, st.BotID, st.AppliedHash, st.LastVerified = app.Spec.Adopt.ID, int64(e.bot.id), "", nil
+	}
 	switch {
+	case st.AppID == 0 && app.ObserveOnly():
+		obs.NotFound = "Bitrix24 has no method that lists or reads chat apps: set spec.adopt.id to the app's id to observe it"
+		return obs, nil
 	case st.AppID == 0:
 		// BotID stays set when the app was registered once and found gone since.
 		obs.Missing = st.BotID != 0
@@ -168,13 +176,21 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	// Bitrix24 has no list or get for chat apps: the existence check is a register (see
 	// verify), so it is Update's to make, not Observe's.
 	e.verify = force || due(st.LastVerified, resync)
+	if st.AppliedHash == "" {
+		// Adopted and never applied: the update that takes it over is the existence check
+		// (CHAT_APP_ID_ERROR when it is gone); a register by code first could make a second app.
+		e.verify = false
+	}
 	obs.Exists = true
 	obs.UpToDate = st.AppliedHash == hashOf(params) && !e.verify
 	if app.ObserveOnly() {
 		// The existence check is a write: an observed app is compared with what was last
 		// applied, the only copy of it that can be read.
 		obs.UpToDate = st.AppliedHash == hashOf(params)
-		if !obs.UpToDate {
+		switch {
+		case st.AppliedHash == "":
+			obs.Drift = []string{fmt.Sprintf("unknown: app %d was never applied by the operator and Bitrix24 cannot read a chat app back; switching to Full applies the spec to it in place", st.AppID)}
+		case !obs.UpToDate:
 			obs.Drift = []string{"the spec changed since the app was last applied (Bitrix24 cannot read a chat app back)"}
 		}
 	}
@@ -256,6 +272,10 @@ func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (manag
 			return managed.Applied{}, managed.Retryable(b24v1.ReasonProgressing, "chat app %d disappeared remotely; registering it again", id)
 		}
 		return managed.Applied{}, err
+	}
+	if st.AppliedHash == "" && !e.verify {
+		// The update of an adopted app found it there: that is its existence check.
+		st.LastVerified = &metav1.Time{Time: time.Now()}
 	}
 	st.AppliedHash = hashOf(params)
 	return applied, nil

@@ -111,13 +111,26 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	if b.ObserveOnly() {
 		return e.observe(ctx, b, obs, force)
 	}
-	if b.Status.BotID == 0 {
+	adopting := b.Status.BotID == 0 && b.Spec.Adopt != nil
+	if b.Status.BotID == 0 && !adopting {
 		return obs, nil
 	}
 	// One imbot.bot.list per Portal per resync serves every bot of the Portal.
 	list, err := e.portals.BotList(ctx, client.ObjectKeyFromObject(e.portal), e.bitrix, resync/2, force)
 	if err != nil {
 		return obs, err
+	}
+	if adopting {
+		// The existing bot named by its id is taken over in place (imbot.update); one that is
+		// not there is registered by code, as without adopt.
+		info, ok := list[int(b.Spec.Adopt.ID)]
+		if !ok {
+			return obs, nil
+		}
+		if err := adoptedCode(b, info.Code); err != nil {
+			return obs, err
+		}
+		b.Status.BotID, b.Status.API = int64(info.ID), b24v1.BotAPIV1
 	}
 	if info, ok := list[int(b.Status.BotID)]; !ok || info.Code != b.Spec.Code {
 		obs.Missing = true
@@ -141,9 +154,18 @@ func (e *chatBotExternal) observe(ctx context.Context, b *b24v1.ChatBot, obs man
 		return obs, err
 	}
 	var info bitrix.BotInfo
-	for _, i := range list {
-		if i.Code == b.Spec.Code {
+	if b.Spec.Adopt != nil && b.Status.BotID == 0 {
+		if i, ok := list[int(b.Spec.Adopt.ID)]; ok {
+			if err := adoptedCode(b, i.Code); err != nil {
+				return obs, err
+			}
 			info = i
+		}
+	} else {
+		for _, i := range list {
+			if i.Code == b.Spec.Code {
+				info = i
+			}
 		}
 	}
 	if info.ID == 0 {
@@ -221,6 +243,16 @@ func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {
 	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
 	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
 	return nil
+}
+
+// adoptedCode refuses a bot named by spec.adopt.id whose CODE is not spec.code: a bot's code
+// cannot change, and the bot-code rules (one ChatBot per code on a portal) key on it.
+func adoptedCode(b *b24v1.ChatBot, remote string) error {
+	if remote == b.Spec.Code {
+		return nil
+	}
+	return managed.Stalled(b24v1.ReasonInvalidSpec, "bot %d named by spec.adopt.id has code %q, not spec.code %q: fix spec.adopt.id, or create a ChatBot with code %q to adopt it",
+		b.Spec.Adopt.ID, remote, b.Spec.Code, remote)
 }
 
 func codeTaken(b *b24v1.ChatBot) error {

@@ -64,7 +64,9 @@ func chooseAPI(b *b24v1.ChatBot, p *b24v1.Portal) (api b24v1.BotAPI, note string
 	if f := b.V2OnlyFields(); len(f) > 0 {
 		return "", "", managed.Stalled(b24v1.ReasonInvalidSpec, "the bot uses the V1 API, which has no %s: remove them", strings.Join(f, ", "))
 	}
-	if b.Spec.EventHandler == nil && b.Spec.EventHandlers == nil {
+	if b.Spec.EventHandler == nil && b.Spec.EventHandlers == nil && !b.ObserveOnly() {
+		// An observed bot is never written: imbot.bot.list does not show its handlers, and
+		// they are needed only to take it over.
 		return "", "", managed.Stalled(b24v1.ReasonInvalidSpec, "a V1 bot needs exactly one of eventHandler or eventHandlers")
 	}
 	return api, note, nil
@@ -86,6 +88,11 @@ func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force
 	resync := resyncOf(e.portal)
 	obs := managed.Observation{RequeueAfter: resync,
 		Message: fmt.Sprintf("Bot %d is registered through V2 (%s events) and in sync", b.Status.BotID, eventMode(b))}
+	adopting := b.Status.BotID == 0 && b.Spec.Adopt != nil
+	if adopting {
+		// The existing bot named by its id: found below, it is taken over in place.
+		b.Status.BotID = b.Spec.Adopt.ID
+	}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}
@@ -94,8 +101,19 @@ func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force
 	if err != nil {
 		return obs, err
 	}
-	if bot, ok := list[int(b.Status.BotID)]; !ok || bot.Code != b.Spec.Code {
-		obs.Missing = true
+	bot, ok := list[int(b.Status.BotID)]
+	if ok && adopting {
+		if err := adoptedCode(b, bot.Code); err != nil {
+			b.Status.BotID = 0
+			return obs, err
+		}
+		b.Status.API, b.Status.ApplicationKey = b24v1.BotAPIV2, rules.ApplicationKey(e.portal)
+	}
+	if !ok || bot.Code != b.Spec.Code {
+		if adopting {
+			b.Status.BotID = 0 // not there: registered by code below, as without adopt
+		}
+		obs.Missing = !adopting
 		return obs, nil
 	}
 	obs.Exists = true
@@ -118,9 +136,18 @@ func (e *chatBotExternal) observeOnlyV2(ctx context.Context, b *b24v1.ChatBot, f
 		return obs, err
 	}
 	var found *bitrix.BotV2
-	for id := range list {
-		if bot := list[id]; bot.Code == b.Spec.Code {
+	if b.Spec.Adopt != nil && b.Status.BotID == 0 {
+		if bot, ok := list[int(b.Spec.Adopt.ID)]; ok {
+			if err := adoptedCode(b, bot.Code); err != nil {
+				return obs, err
+			}
 			found = &bot
+		}
+	} else {
+		for id := range list {
+			if bot := list[id]; bot.Code == b.Spec.Code {
+				found = &bot
+			}
 		}
 	}
 	if found == nil {
@@ -130,9 +157,7 @@ func (e *chatBotExternal) observeOnlyV2(ctx context.Context, b *b24v1.ChatBot, f
 	b.Status.BotID, b.Status.ApplicationKey, b.Status.API = int64(found.ID), rules.ApplicationKey(e.portal), b24v1.BotAPIV2
 	obs.Exists = true
 	obs.Message = fmt.Sprintf("Bot %d is observed through V2", found.ID)
-	if name := deref(b.Spec.Properties.Name); name != "" && name != found.User.Name {
-		obs.Drift = append(obs.Drift, fmt.Sprintf("properties.name (remote %q)", found.User.Name))
-	}
+	obs.Drift = driftV2(b.Spec.Properties, found.User)
 	obs.UpToDate = len(obs.Drift) == 0
 	return obs, nil
 }
@@ -288,4 +313,33 @@ func (e *chatBotExternal) paramsV2(ctx context.Context, b *b24v1.ChatBot) (bitri
 		p.Properties.Avatar = photo
 	}
 	return p, nil
+}
+
+// driftV2 names the properties the spec sets that the bot's user record (Bot.list) shows
+// otherwise. The record splits the name into first and last; an answer with only the full
+// name is compared with name and lastName joined.
+func driftV2(p b24v1.BotProperties, u bitrix.BotV2User) []string {
+	var drift []string
+	differs := func(field string, want *string, remote string) {
+		if w := deref(want); w != "" && w != remote {
+			drift = append(drift, fmt.Sprintf("%s (remote %q)", field, remote))
+		}
+	}
+	if u.FirstName == "" && u.LastName == "" {
+		full := strings.TrimSpace(deref(p.Name) + " " + deref(p.LastName))
+		differs("properties.name", &full, u.Name)
+	} else {
+		differs("properties.name", p.Name, u.FirstName)
+		differs("properties.lastName", p.LastName, u.LastName)
+	}
+	differs("properties.workPosition", p.WorkPosition, u.WorkPosition)
+	if p.Color != nil {
+		switch remote, ok := bitrix.ColorName(u.Color); {
+		case ok && remote != string(*p.Color):
+			drift = append(drift, fmt.Sprintf("properties.color (remote %q)", remote))
+		case !ok && u.Color != "":
+			drift = append(drift, fmt.Sprintf("properties.color (remote %q, not a named color)", u.Color))
+		}
+	}
+	return drift
 }

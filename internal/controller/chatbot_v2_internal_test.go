@@ -2,10 +2,12 @@ package controller
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
 )
 
@@ -51,6 +53,9 @@ func TestChooseAPI(t *testing.T) {
 			outcome: managed.Stall, reason: b24v1.ReasonInvalidSpec, message: "needs properties.name"},
 		{name: "a V1 bot without a handler is refused", bot: with(func(b *b24v1.ChatBot) { b.Spec.EventHandler = nil }), v2: &no,
 			outcome: managed.Stall, reason: b24v1.ReasonInvalidSpec, message: "needs exactly one of eventHandler or eventHandlers"},
+		{name: "an ObserveOnly V1 bot without a handler is observed (imbot.bot.list does not show handlers)", bot: with(func(b *b24v1.ChatBot) {
+			b.Spec.EventHandler, b.Spec.ManagementPolicy = nil, ptrTo(b24v1.ManagementPolicyObserveOnly)
+		}), v2: &no, want: v1, note: "registered through V1"},
 		{name: "a V2 bot without a handler is a fetch bot", bot: with(func(b *b24v1.ChatBot) { b.Spec.EventHandler = nil }), v2: &yes, want: v2},
 	}
 	for _, tc := range cases {
@@ -77,3 +82,36 @@ func TestChooseAPI(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestDriftV2 pins what an ObserveOnly V2 bot reports in Synced: the properties the spec sets
+// that Bot.list's user record shows otherwise, and nothing the spec leaves out.
+func TestDriftV2(t *testing.T) {
+	green := b24v1.Color("GREEN")
+	props := b24v1.BotProperties{Name: ptrTo("Support"), LastName: ptrTo("Bot"), WorkPosition: ptrTo("First line"), Color: &green}
+	cases := []struct {
+		name string
+		user bitrix.BotV2User
+		want []string
+	}{
+		{"the first and last name as the record splits them are in sync",
+			bitrix.BotV2User{Name: "Support Bot", FirstName: "Support", LastName: "Bot", WorkPosition: "First line", Color: "#64a513"}, nil},
+		{"an answer with the full name only is compared with name and lastName joined",
+			bitrix.BotV2User{Name: "Support Bot", WorkPosition: "First line", Color: "#64a513"}, nil},
+		{"each differing property is named with the remote value",
+			bitrix.BotV2User{FirstName: "Helpdesk", LastName: "Bot", WorkPosition: "Second line", Color: "#df532d"},
+			[]string{`properties.name (remote "Helpdesk")`, `properties.workPosition (remote "Second line")`, `properties.color (remote "RED")`}},
+		{"a color that is no named color is shown as Bitrix24 reports it",
+			bitrix.BotV2User{FirstName: "Support", LastName: "Bot", WorkPosition: "First line", Color: "#123456"},
+			[]string{`properties.color (remote "#123456", not a named color)`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := driftV2(props, tc.user); !slices.Equal(got, tc.want) {
+				t.Errorf("drift %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := driftV2(b24v1.BotProperties{Name: ptrTo("Support")}, bitrix.BotV2User{FirstName: "Support", LastName: "Bot", WorkPosition: "x", Color: "#df532d"}); len(got) != 0 {
+		t.Errorf("drift %q for properties the spec leaves out, want none", got)
+	}
+}

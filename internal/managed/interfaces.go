@@ -50,6 +50,9 @@ type Observation struct {
 	// Drift names what differs between the remote object and the spec when UpToDate is false
 	// ("properties.name"), for the Synced condition of an ObserveOnly object.
 	Drift []string
+	// NotFound, for an ObserveOnly object whose remote object was not found (Exists false),
+	// says how to point at it; it is added to the Synced message.
+	NotFound string
 	// Events are events the loop records for what Observe found (a request acknowledged
 	// and ignored, ticks skipped), also when Observe returns an error.
 	Events []Event

@@ -440,8 +440,11 @@ func observeOnly(obj client.Object) bool {
 // waited for (Ready=False, DependencyNotReady) and looked for again at the next resync.
 func (r *Reconciler[T]) observed(ctx context.Context, orig, obj T, obs Observation) (reconcile.Result, error) {
 	if !obs.Exists {
-		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonNotFound,
-			"no remote "+r.Kind+" was found; managementPolicy ObserveOnly creates nothing")
+		msg := "no remote " + r.Kind + " was found; managementPolicy ObserveOnly creates nothing"
+		if obs.NotFound != "" {
+			msg += ": " + obs.NotFound
+		}
+		setCondition(obj, b24v1.ConditionSynced, metav1.ConditionFalse, b24v1.SyncedReasonNotFound, msg)
 		after := obs.RequeueAfter
 		if after <= 0 {
 			after = DefaultResync

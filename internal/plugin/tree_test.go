@@ -7,7 +7,8 @@ import (
 
 const ready = `{type: Ready, status: "True", reason: Succeeded, message: ok, lastTransitionTime: "2026-12-01T08:00:00Z"}`
 
-// treeObjects: a Portal with two bots (one with an app and a chat), a ChatApp whose bot does not
+// treeObjects: a Portal with three bots (one with an app and a chat, one paused, one
+// ObserveOnly and drifted), a ChatApp whose bot does not
 // exist, and a Metabot with a cron job and a one-shot job.
 const treeObjects = `
 apiVersion: b24ops.io/v1alpha1
@@ -43,6 +44,22 @@ spec:
   properties: {name: Alerts}
 status:
   conditions: [{type: Ready, status: "False", reason: BotLimitExceeded, message: limit, lastTransitionTime: "2026-12-01T08:00:00Z"}]
+---
+apiVersion: b24ops.io/v1alpha1
+kind: ChatBot
+metadata: {name: legacy}
+spec:
+  portalRef: {name: acme}
+  code: legacy
+  api: V1
+  managementPolicy: ObserveOnly
+  deletionPolicy: Orphan
+  properties: {name: Legacy}
+status:
+  botId: 40
+  conditions:
+  - ` + ready + `
+  - {type: Synced, status: "False", reason: Drifted, message: "the remote ChatBot differs from the spec: properties.name (remote \"Old\")", lastTransitionTime: "2026-12-01T08:00:00Z"}
 ---
 apiVersion: b24ops.io/v1alpha1
 kind: ChatApp

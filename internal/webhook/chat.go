@@ -37,7 +37,8 @@ func (v *ChatValidator) ValidateCreate(ctx context.Context, chat *b24v1.Chat) (a
 // ValidateUpdate checks again only when what locates the chat changes (entity and botRef are
 // immutable in the schema), so finalizer and spec edits of an existing Chat always pass.
 func (v *ChatValidator) ValidateUpdate(ctx context.Context, old, chat *b24v1.Chat) (admission.Warnings, error) {
-	if chat.DeletionTimestamp != nil || (equality.Semantic.DeepEqual(old.Spec.Entity, chat.Spec.Entity) && old.Spec.BotRef == chat.Spec.BotRef) {
+	if chat.DeletionTimestamp != nil || (equality.Semantic.DeepEqual(old.Spec.Entity, chat.Spec.Entity) && old.Spec.BotRef == chat.Spec.BotRef &&
+		chatAdoptID(old) == chatAdoptID(chat)) {
 		return nil, nil
 	}
 	return v.validate(ctx, chat)
@@ -68,7 +69,11 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 		if client.ObjectKeyFromObject(o) == client.ObjectKeyFromObject(chat) || (o.DeletionTimestamp != nil && o.Status.ChatID == 0) {
 			continue
 		}
-		if t, id := rules.ChatEntity(o); t != entityType || id != entityID {
+		t, id := rules.ChatEntity(o)
+		sameEntity := t == entityType && id == entityID
+		adopt := chatAdoptID(chat)
+		sameChat := adopt != 0 && (chatAdoptID(o) == adopt || o.Status.ChatID == adopt)
+		if !sameEntity && !sameChat {
 			continue
 		}
 		otherHost, err := r.hostOf(ctx, o.Namespace, o.Spec.BotRef.Name)
@@ -81,6 +86,10 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 		name := o.Namespace + "/" + o.Name
 		if o.DeletionTimestamp != nil {
 			name += " (being deleted)"
+		}
+		if !sameEntity {
+			return nil, invalid(chat, field.ErrorList{field.Invalid(field.NewPath("spec", "adopt", "id"), adopt, fmt.Sprintf(
+				"chat %d is already adopted or managed by Chat %s on portal %s; one remote chat is managed by one Chat", adopt, name, host))})
 		}
 		return nil, invalid(chat, field.ErrorList{field.Invalid(field.NewPath("spec", "entity"), entityType+"/"+entityID, fmt.Sprintf(
 			"Chat %s already uses entity type %q id %q on portal %s; the entity identifies a chat on a portal, so set a different spec.entity",
@@ -132,4 +141,11 @@ func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName) (st
 		return host, nil
 	}
 	return "", nil
+}
+
+func chatAdoptID(c *b24v1.Chat) int64 {
+	if c.Spec.Adopt == nil {
+		return 0
+	}
+	return c.Spec.Adopt.ID
 }

@@ -49,6 +49,24 @@ func TestChatCreate(t *testing.T) {
 				chat(a.ns1, "incidents", "support", nil))
 			return chat(a.ns2, "incidents", "support", nil), nil
 		}},
+		{"an adopt.id another Chat on the portal adopts is refused, naming it", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
+			first := chat(a.ns1, "incidents", "support", nil)
+			first.Spec.Adopt = &b24v1.Adopt{ID: 2725}
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA), first)
+			again := chat(a.ns1, "war-room", "support", nil)
+			again.Spec.Adopt = &b24v1.Adopt{ID: 2725}
+			return again, []string{"spec.adopt.id", "chat 2725", "Chat " + a.ns1 + "/incidents"}
+		}},
+		{"the same adopt.id on another portal is admitted", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
+			first := chat(a.ns1, "incidents", "support", nil)
+			first.Spec.Adopt = &b24v1.Adopt{ID: 2725}
+			mustCreate(t,
+				portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA),
+				portal(a.ns1, "globex", "https://globex-"+a.host, "bots", 0), bot(a.ns1, "sales", "globex", "sales", hookA), first)
+			again := chat(a.ns1, "war-room", "sales", nil)
+			again.Spec.Adopt = &b24v1.Adopt{ID: 2725}
+			return again, nil
+		}},
 		{"a Chat whose ChatBot does not exist yet is admitted", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
 			return chat(a.ns1, "early", "not-yet", incidents), nil
 		}},

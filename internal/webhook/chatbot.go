@@ -76,6 +76,7 @@ func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBo
 			app, limit, portal.Namespace, portal.Name, inv.names(others))))
 	}
 	errs = append(errs, codeErrors(inv, bot)...)
+	errs = append(errs, adoptErrors(inv, bot)...)
 	errs = append(errs, handlerErrors(inv, app, bot, nil, others)...)
 	if len(errs) > 0 {
 		return nil, invalid(bot, errs)
@@ -93,7 +94,9 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	if bot.DeletionTimestamp != nil || equality.Semantic.DeepEqual(oldBot.Spec, bot.Spec) {
 		return nil, nil
 	}
-	if rules.ResolvedHandlers(oldBot) == rules.ResolvedHandlers(bot) && oldBot.Spec.Code == bot.Spec.Code {
+	takeover := oldBot.ObserveOnly() && !bot.ObserveOnly()
+	if rules.ResolvedHandlers(oldBot) == rules.ResolvedHandlers(bot) && oldBot.Spec.Code == bot.Spec.Code &&
+		!takeover && adoptID(oldBot) == adoptID(bot) {
 		return nil, nil
 	}
 	v.mu.Lock()
@@ -110,6 +113,14 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	var errs field.ErrorList
 	if oldBot.Spec.Code != bot.Spec.Code { // immutable in the schema; checked in case that changes
 		errs = append(errs, codeErrors(inv, bot)...)
+	}
+	if adoptID(oldBot) != adoptID(bot) {
+		errs = append(errs, adoptErrors(inv, bot)...)
+	}
+	if takeover {
+		// An observed bot's handlers did not count (it writes nothing); from now on they do,
+		// as for a new bot.
+		oldBot = nil
 	}
 	var warnings admission.Warnings
 	if bot.Annotations[b24v1.MigrateHandlersAnnotation] == "true" {
@@ -179,19 +190,45 @@ func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 	return nil
 }
 
+func adoptID(b *b24v1.ChatBot) int64 {
+	if b.Spec.Adopt == nil {
+		return 0
+	}
+	return b.Spec.Adopt.ID
+}
+
+// adoptErrors refuses a spec.adopt.id that names a bot another ChatBot on the same portal
+// already adopts or manages: both objects would manage one remote bot.
+func adoptErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
+	id := adoptID(bot)
+	host := inv.hostOf(bot)
+	if id == 0 || host == "" {
+		return nil
+	}
+	for _, o := range inv.botsOnHost(host, client.ObjectKeyFromObject(bot)) {
+		if adoptID(o) == id || o.Status.BotID == id {
+			return field.ErrorList{field.Invalid(field.NewPath("spec", "adopt", "id"), id, fmt.Sprintf(
+				"bot %d is already adopted or managed by ChatBot %s on the portal %s; one remote bot is managed by one ChatBot",
+				id, inv.describe(o), host))}
+		}
+	}
+	return nil
+}
+
 // handlerErrors refuses event handler URLs that differ from another ChatBot's of the same
 // application: Bitrix24 keeps one handler set per application, and registering a bot re-binds
 // it for all of them. On update (old != nil) only differences this change introduces count, so
 // an existing disagreement never blocks an unrelated edit.
 //
-// The rule holds among V1 bots only: a V2 bot has its own webhookUrl.
+// The rule holds among V1 bots only: a V2 bot has its own webhookUrl. An ObserveOnly bot
+// writes nothing, so its handlers (imbot.bot.list does not show them) do not count either way.
 func handlerErrors(inv *inventory, app string, bot, old *b24v1.ChatBot, others []*b24v1.ChatBot) field.ErrorList {
-	if !inv.v1Bot(bot) {
+	if !inv.v1Bot(bot) || bot.ObserveOnly() {
 		return nil
 	}
 	mine := rules.ResolvedHandlers(bot).Required()
 	for _, o := range others {
-		if !inv.v1Bot(o) {
+		if !inv.v1Bot(o) || o.ObserveOnly() {
 			continue
 		}
 		theirs := rules.ResolvedHandlers(o).Required()

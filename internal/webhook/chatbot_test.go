@@ -122,6 +122,44 @@ func TestChatBotCreate(t *testing.T) {
 			b.Spec.EventHandler, b.Spec.EventHandlers = nil, handlers(hookA, hookA, hookB)
 			return b, []string{"spec.eventHandlers.botDelete", "botDelete handler must be \"" + hookA + "\"", hookB, a.ns1 + "/first"}
 		}},
+		// ObserveOnly and adoption (bringing existing bots under GitOps).
+		{"an ObserveOnly bot holds its place in the limit: the bot after it is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), observed(bot(a.ns1, "seen", "acme", "seen", hookA)))
+			return bot(a.ns1, "new", "acme", "new", hookA), []string{"limit of 1 ChatBots", a.ns1 + "/seen"}
+		}},
+		{"an ObserveOnly bot over the limit is refused like any other", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), bot(a.ns1, "one", "acme", "one", hookA))
+			return observed(bot(a.ns1, "seen", "acme", "seen", hookA)), []string{"limit of 1 ChatBots", a.ns1 + "/one"}
+		}},
+		{"an ObserveOnly bot's code is taken like any other's", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), observed(bot(a.ns1, "seen", "acme", "support", hookA)))
+			return bot(a.ns1, "support", "acme", "support", hookA), []string{"spec.code", a.ns1 + "/seen"}
+		}},
+		{"an ObserveOnly V1 bot without handlers is admitted next to a bot with handlers (it writes none)", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			b := observed(bot(a.ns1, "seen", "acme", "seen", hookA))
+			b.Spec.EventHandler = nil
+			return b, nil
+		}},
+		{"a Full bot is not held to the handlers of an ObserveOnly bot", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), observed(bot(a.ns1, "seen", "acme", "seen", hookA)))
+			return bot(a.ns1, "second", "acme", "second", hookB), nil
+		}},
+		{"an adopt.id another ChatBot on the portal adopts is refused, naming it", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), adopting(observed(bot(a.ns1, "seen", "acme", "seen", hookA)), 41))
+			return adopting(observed(bot(a.ns1, "again", "acme", "again", hookA)), 41), []string{"spec.adopt.id", "bot 41", a.ns1 + "/seen"}
+		}},
+		{"an adopt.id naming a bot another ChatBot manages is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			owner := bot(a.ns1, "owner", "acme", "owner", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), owner)
+			setBotID(t, owner, 42, a.key)
+			return adopting(observed(bot(a.ns1, "again", "acme", "again", hookA)), 42), []string{"spec.adopt.id", "bot 42", a.ns1 + "/owner"}
+		}},
+		{"the same adopt.id on another portal is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns1, "globex", "https://globex-"+a.host, "bots", 0),
+				adopting(observed(bot(a.ns1, "seen", "acme", "seen", hookA)), 43))
+			return adopting(observed(bot(a.ns1, "other", "globex", "other", hookA)), 43), nil
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +214,22 @@ func TestChatBotUpdate(t *testing.T) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), first, late, portal(a.ns1, "acme-late", a.url(), "bots", 1))
 			return late, func(b *b24v1.ChatBot) { b.Finalizers = append(b.Finalizers, b24v1.Finalizer) }, nil
 		}},
+		{"switching an ObserveOnly bot to Full holds it to the application's handlers", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, seen := bot(a.ns1, "first", "acme", "first", hookA), observed(bot(a.ns1, "seen", "acme", "seen", hookB))
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, seen)
+			return seen, func(b *b24v1.ChatBot) { p := b24v1.ManagementPolicyFull; b.Spec.ManagementPolicy = &p },
+				[]string{"spec.eventHandler", hookA, hookB, a.ns1 + "/first"}
+		}},
+		{"switching an ObserveOnly bot to Full with the application's handlers is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, seen := bot(a.ns1, "first", "acme", "first", hookA), observed(bot(a.ns1, "seen", "acme", "seen", hookA))
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, seen)
+			return seen, func(b *b24v1.ChatBot) { p := b24v1.ManagementPolicyFull; b.Spec.ManagementPolicy = &p }, nil
+		}},
+		{"adding an adopt.id another ChatBot adopts is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			seen, late := adopting(observed(bot(a.ns1, "seen", "acme", "seen", hookA)), 44), observed(bot(a.ns1, "late", "acme", "late", hookA))
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), seen, late)
+			return late, func(b *b24v1.ChatBot) { b.Spec.Adopt = &b24v1.Adopt{ID: 44} }, []string{"spec.adopt.id", a.ns1 + "/seen"}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,4 +241,17 @@ func TestChatBotUpdate(t *testing.T) {
 			expect(t, env.Client.Update(ctx, b), want)
 		})
 	}
+}
+
+// observed makes a ChatBot ObserveOnly.
+func observed(b *b24v1.ChatBot) *b24v1.ChatBot {
+	p := b24v1.ManagementPolicyObserveOnly
+	b.Spec.ManagementPolicy = &p
+	return b
+}
+
+// adopting names the remote bot a ChatBot adopts.
+func adopting(b *b24v1.ChatBot, id int64) *b24v1.ChatBot {
+	b.Spec.Adopt = &b24v1.Adopt{ID: id}
+	return b
 }
