@@ -37,6 +37,14 @@ func (s *limiterSet) get(key string, rps float64, burst int, newLimiter func(flo
 	return l
 }
 
+// join returns key's limiter as it is, creating it with rps and burst when there is none.
+func (s *limiterSet) join(key string, rps float64, burst int, newLimiter func(float64, int) *rate.Limiter) *rate.Limiter {
+	if l, ok := (*s)[key]; ok {
+		return l
+	}
+	return s.get(key, rps, burst, newLimiter)
+}
+
 // rateOf is spec.rateLimit or the defaults.
 func rateOf(rl *b24v1.RateLimit, defRPS float64, defBurst int) (float64, int) {
 	if rl == nil {
