@@ -52,7 +52,7 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 	}
 	return nil, invalid(portal, field.ErrorList{field.Forbidden(path, fmt.Sprintf(
 		"this change moves the Portal from application %s to %s while ChatBots use it: %s; their bots are registered in %s, so delete them first, or create a new Portal for %s",
-		from, to, inv.names(bots), from, to))})
+		from, to, inv.names(bots, portal.Namespace), from, to))})
 }
 
 // ValidateDelete allows every delete: the Portal's finalizer keeps it until its bots are gone.
