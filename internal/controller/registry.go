@@ -39,7 +39,10 @@ func Kinds() []Kind {
 	return []Kind{
 		{Name: "Portal", Object: &b24v1.Portal{}, Webhook: true, setup: (*setup).portal},
 		{Name: "ChatBot", Object: &b24v1.ChatBot{}, Webhook: true, setup: (*setup).chatBot,
-			Indexes: []Index{{refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }}}},
+			Indexes: []Index{
+				{refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }},
+				{refs.IndexCode, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.Code} }},
+			}},
 		{Name: "ChatApp", Object: &b24v1.ChatApp{}, setup: (*setup).chatApp,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name} }}}},
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
