@@ -43,11 +43,11 @@ func Kinds() []Kind {
 				{refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }},
 				{refs.IndexCode, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.Code} }},
 			}},
-		{Name: "ChatApp", Object: &b24v1.ChatApp{}, setup: (*setup).chatApp,
+		{Name: "ChatApp", Object: &b24v1.ChatApp{}, Webhook: true, setup: (*setup).chatApp,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name} }}}},
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }}}},
-		{Name: "Metabot", Object: &b24v1.Metabot{}, setup: (*setup).metabot},
+		{Name: "Metabot", Object: &b24v1.Metabot{}, Webhook: true, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
 			Indexes: []Index{{refs.IndexMetabotRef, func(o client.Object) []string { return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name} }}}},
 	}
