@@ -391,14 +391,16 @@ func (p *Portals) markAuthChecked(portal *b24v1.Portal, c *bitrix.Client) {
 }
 
 // limiterFor is the shared rate limiter of the Portal's host. A verified Portal (rules.Verified)
-// tunes it to its spec.rateLimit; any other joins it as it is (created with the defaults when
-// it is the first): a Portal with made-up credentials must not retune the bucket every
-// application on the host shares. Called with p.mu held.
+// tunes it to its spec.rateLimit; any other joins it as it is: a Portal with made-up
+// credentials must not retune the bucket every application on the host shares. When there is
+// no bucket yet, an unverified Portal (a new one, before its first auth check) starts it at
+// the stricter of its spec.rateLimit and the defaults, never looser, so its own first calls
+// keep to its limit; markAuthChecked tunes it once the credentials pass. Called with p.mu held.
 func (p *Portals) limiterFor(portal *b24v1.Portal) *rate.Limiter {
 	host := rules.PortalHost(portal.Spec.URL)
+	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
 	if rules.Verified(portal) {
-		rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
 		return p.limiters.get(host, rps, burst, bitrix.NewLimiter)
 	}
-	return p.limiters.join(host, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst, bitrix.NewLimiter)
+	return p.limiters.join(host, min(rps, bitrix.DefaultRequestsPerSecond), min(burst, bitrix.DefaultBurst), bitrix.NewLimiter)
 }
