@@ -121,3 +121,78 @@ func heldElsewhere(ctx context.Context, c client.Client, b *b24v1.ChatBot, porta
 	}
 	return rules.CodeHolder(b, rules.HostOfApplication(app), same.bots, same.portalOf) != nil, nil
 }
+
+// chatEntityKey is the value of refs.IndexChatEntity for a Chat.
+func chatEntityKey(ch *b24v1.Chat) string {
+	t, id := rules.ChatEntity(ch)
+	return t + "\x00" + id
+}
+
+// chatHoldsBefore orders the Chats competing for one entity on a portal: one that has a remote
+// chat goes first, then creation time, namespace and name.
+func chatHoldsBefore(a, b *b24v1.Chat) bool {
+	if (a.Status.ChatID != 0) != (b.Status.ChatID != 0) {
+		return a.Status.ChatID != 0
+	}
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+// chatEntityHolder is the Chat that holds ch's entity on the portal host, when it is not ch: a
+// Chat whose ChatBot holds a place on the host (rules.HeldHost) with the same entity, first by
+// chatHoldsBefore. sameChat also reports whether another Chat not being deleted records ch's
+// remote chat id. The controller finds its chat by entity, so without this rule two objects
+// (another namespace's, say) would manage, hand over and leave one remote chat.
+func chatEntityHolder(ctx context.Context, c client.Client, ch *b24v1.Chat, host string) (holder *b24v1.Chat, sameChat bool, err error) {
+	var list b24v1.ChatList
+	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: chatEntityKey(ch)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, false, managed.Retryable(b24v1.ReasonRemoteError, "list Chats: %v", err)
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.Namespace == ch.Namespace && o.Name == ch.Name || (!o.DeletionTimestamp.IsZero() && o.Status.ChatID == 0) {
+			continue
+		}
+		var bot b24v1.ChatBot
+		if err := c.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.BotRef.Name}, &bot); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return nil, false, managed.Retryable(b24v1.ReasonRemoteError, "read ChatBot: %v", err)
+			}
+			continue
+		}
+		var portal b24v1.Portal
+		pp := &portal
+		if err := c.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: bot.Spec.PortalRef.Name}, pp); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return nil, false, managed.Retryable(b24v1.ReasonRemoteError, "read Portal: %v", err)
+			}
+			pp = nil
+		}
+		if rules.HeldHost(&bot, pp) != host {
+			continue
+		}
+		if ch.Status.ChatID != 0 && o.Status.ChatID == ch.Status.ChatID && o.DeletionTimestamp.IsZero() {
+			sameChat = true
+		}
+		if holder == nil || chatHoldsBefore(o, holder) {
+			holder = o.DeepCopy()
+		}
+	}
+	if holder != nil && chatHoldsBefore(ch, holder) {
+		holder = nil
+	}
+	return holder, sameChat, nil
+}
+
+// describeChatFor names a Chat for a reader of namespace ns.
+func describeChatFor(ch *b24v1.Chat, ns string) string {
+	if ch.Namespace != ns {
+		return otherNamespace
+	}
+	return "Chat " + ch.Name
+}

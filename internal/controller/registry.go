@@ -46,7 +46,10 @@ func Kinds() []Kind {
 		{Name: "ChatApp", Object: &b24v1.ChatApp{}, Webhook: true, setup: (*setup).chatApp,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name} }}}},
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
-			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }}}},
+			Indexes: []Index{
+				{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }},
+				{refs.IndexChatEntity, func(o client.Object) []string { return []string{chatEntityKey(o.(*b24v1.Chat))} }},
+			}},
 		{Name: "Metabot", Object: &b24v1.Metabot{}, Webhook: true, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
 			Indexes: []Index{{refs.IndexMetabotRef, func(o client.Object) []string { return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name} }}}},

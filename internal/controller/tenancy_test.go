@@ -246,3 +246,43 @@ func TestHugeRemoteErrorReachesStatus(t *testing.T) {
 		t.Error("a Portal whose check fails is verified")
 	}
 }
+
+// One Chat per entity on a portal, enforced by the controller too (a Chat created before its
+// ChatBot or Portal skipped admission): another namespace's Chat with the entity is refused,
+// never takes over the chat, and leaves nothing when deleted.
+func TestControllerIsTheAuthorityForChatEntities(t *testing.T) {
+	nsA, nsB := twoTeams(t)
+	sim := bitrixtest.NewServer()
+	defer sim.Close()
+	incidents := &b24v1.ChatEntity{Type: "OPS", ID: "incidents"}
+	webhookPortal(t, nsA, "acme", "shared-app", sim)
+	botA := chatBot(nsA, "support", "acme", "support")
+	mine := groupChat(nsA, "incidents", "support", 1)
+	mine.Spec.Entity = incidents
+	create(t, botA, mine)
+	assertInSync(t, mine)
+	id := reload(t, mine).Status.ChatID
+
+	theirs := groupChat(nsB, "war-room", "sales", 2)
+	theirs.Spec.Entity = incidents
+	create(t, theirs)
+	webhookPortal(t, nsB, "acme", "shared-app", sim)
+	create(t, chatBot(nsB, "sales", "acme", "sales"))
+	waitReason(t, theirs, metav1.ConditionFalse, b24v1.ReasonInvalidSpec, 30*time.Second)
+	msg := readyMessage(theirs)
+	if !strings.Contains(msg, "an object in another namespace") || strings.Contains(msg, nsA) || strings.Contains(msg, "Chat incidents") {
+		t.Errorf("message %q should name the holder only as an object in another namespace", msg)
+	}
+	if got := reload(t, theirs).Status.ChatID; got != 0 {
+		t.Errorf("the refused Chat recorded chat %d", got)
+	}
+	before := remoteChat(t, sim, id)
+	deleteObject(t, theirs)
+	waitGone(t, theirs)
+	after := remoteChat(t, sim, id)
+	if after.Owner != before.Owner || len(after.Members) != len(before.Members) {
+		t.Errorf("deleting the refused Chat changed team A's chat: %+v -> %+v", before, after)
+	}
+	forceReconcile(t, mine)
+	assertInSync(t, mine)
+}

@@ -39,6 +39,7 @@ func IsCredentials(obj metav1.Object) bool {
 const (
 	IndexPortalRef  = "spec.portalRef.name"
 	IndexCode       = "spec.code"
+	IndexChatEntity = "spec.entity"
 	IndexBotRef     = "spec.botRef.name"
 	IndexMetabotRef = "spec.metabotRef.name"
 	IndexSecrets    = "refs.secrets"
