@@ -104,6 +104,16 @@ type PortalStatus struct {
 	// the first check. ChatBots without spec.api are registered through V2 when it is true.
 	// +optional
 	V2Available *bool `json:"v2Available,omitempty"`
+	// VerifiedApplicationKey is the applicationKey whose credentials last passed the
+	// authenticated check against spec.url (the portal answered the scope call made with
+	// them and granted imbot; for OAuth, the application's installation is finished). Only a
+	// Portal whose verifiedApplicationKey equals its applicationKey counts for the rules
+	// across objects (bot limit, unique codes, one handler set, unique chat entities) and
+	// tunes its portal's shared rate limiter: a Portal with made-up credentials disturbs no
+	// one. A refusal of the credentials (AuthFailed, MissingScope, InvalidSpec, ...) clears
+	// it; a transient failure (timeout, rate limit) keeps it. Written by the operator only.
+	// +optional
+	VerifiedApplicationKey string `json:"verifiedApplicationKey,omitempty"`
 }
 
 // Portal is one Bitrix24 application on one portal: URL, credentials and limits.

@@ -13,6 +13,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
@@ -47,8 +51,30 @@ func (s *setup) chat() error {
 		For(&b24v1.Chat{}, forPredicates()).
 		WithOptions(opts).
 		// A chat waits for its bot's id.
-		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged()))
+		Watches(&b24v1.ChatBot{}, byIndex(c, &b24v1.ChatList{}, refs.IndexBotRef), builder.WithPredicates(botIDOrLifecycleChanged())).
+		// A Chat leaving frees its entity for a Chat refused for it, in any namespace.
+		Watches(&b24v1.Chat{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return sameEntity(ctx, c, o.(*b24v1.Chat))
+		}), builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(event.CreateEvent) bool { return false },
+			UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
+		}))
 	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatList{}), c, &b24v1.ChatList{}).Complete(r)
+}
+
+// sameEntity lists the other Chats with ch's entity, in every namespace.
+func sameEntity(ctx context.Context, c client.Client, ch *b24v1.Chat) []reconcile.Request {
+	var list b24v1.ChatList
+	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: chatEntityKey(ch)}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if key := client.ObjectKeyFromObject(&list.Items[i]); key != client.ObjectKeyFromObject(ch) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
+		}
+	}
+	return reqs
 }
 
 // chatAdapter creates group chats on behalf of a bot, keeps them as the spec says, and makes
@@ -76,6 +102,8 @@ type chatExternal struct {
 	avatar []byte
 	// plan is what Observe found to change, for Update.
 	plan chatPlan
+	// heldElsewhere (deleting only): another Chat holds the remote chat, which stays.
+	heldElsewhere bool
 }
 
 func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (managed.External[*b24v1.Chat], error) {
@@ -85,6 +113,23 @@ func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (managed.Exte
 		return nil, err
 	}
 	e := &chatExternal{chatAdapter: a, bot: bot}
+	if bot != nil {
+		// The controller's word on one Chat per entity on a portal, which admission checks
+		// only when the ChatBot and Portal already exist.
+		host := rules.PortalHost(bot.portal.Spec.URL)
+		holder, same, err := chatEntityHolder(ctx, a.client, ch, host)
+		if err != nil {
+			return nil, err
+		}
+		if deleting {
+			// Never leave or hand over a chat another Chat holds.
+			e.heldElsewhere = holder != nil || same
+		} else if holder != nil {
+			et, eid := rules.ChatEntity(ch)
+			return nil, managed.Stalled(b24v1.ReasonInvalidSpec, "entity type %q id %q is already used on the portal %s by %s, which holds it; the entity identifies a chat on a portal, so set a different spec.entity",
+				et, eid, host, describeChatFor(holder, ch.Namespace))
+		}
+	}
 	if !deleting && ch.Spec.Avatar != nil {
 		if e.avatar, err = readConfigMapKey(ctx, a.reader, ch.Namespace, ch.Spec.Avatar.ConfigMapKeyRef); err != nil {
 			return nil, err
@@ -405,7 +450,7 @@ func (e *chatExternal) update(ctx context.Context, ch *b24v1.Chat) (err error) {
 // Delete makes the bot leave the chat, handing it over first when the bot owns it.
 func (e *chatExternal) Delete(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
 	st := &ch.Status
-	if e.bot == nil || (st.BotID != 0 && st.BotID != int64(e.bot.id)) {
+	if e.bot == nil || e.heldElsewhere || (st.BotID != 0 && st.BotID != int64(e.bot.id)) {
 		// The bot is gone (or was registered again): a deleted bot is no longer in any chat.
 		return managed.Applied{}, nil
 	}

@@ -89,6 +89,9 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (managed
 		if e.api, e.note, err = chooseAPI(b, p); err != nil {
 			return nil, err
 		}
+		if err := e.checkHolders(ctx, b); err != nil {
+			return nil, err
+		}
 	}
 	if e.bitrix, err = a.portals.Cached(ctx, p); err != nil {
 		return nil, err
@@ -293,6 +296,10 @@ func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) (managed
 	if b.Status.BotID == 0 {
 		return managed.Applied{Noop: true}, nil
 	}
+	// A bot another ChatBot holds (two objects came to record one remote bot) stays.
+	if held, err := heldElsewhere(ctx, e.client, b, e.portal); err != nil || held {
+		return managed.Applied{Noop: true}, err
+	}
 	if e.api == b24v1.BotAPIV2 {
 		return done(notOursV2(e.bitrix.UnregisterV2(ctx, int(b.Status.BotID))))
 	}
@@ -316,8 +323,19 @@ func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) erro
 		}
 	}
 	names := make([]string, 0, max)
+	elsewhere := 0
 	for _, h := range holders[:min(max, len(holders))] {
+		if h.Namespace != b.Namespace {
+			elsewhere++ // another team's bots are counted, not named
+			continue
+		}
 		names = append(names, h.Namespace+"/"+h.Name)
+	}
+	switch {
+	case elsewhere == 1:
+		names = append(names, otherNamespace)
+	case elsewhere > 1:
+		names = append(names, fmt.Sprintf("%d objects in other namespaces", elsewhere))
 	}
 	return managed.Stalled(b24v1.ReasonBotLimitExceeded, "application %s allows %d bots, held by %s", appKey, max, strings.Join(names, ", "))
 }

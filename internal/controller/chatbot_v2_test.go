@@ -153,8 +153,14 @@ func TestChatBotV2(t *testing.T) {
 		{"a code another application holds stalls with CodeTaken naming the reinstall case", func(t *testing.T, ns string) {
 			webhookPortal(t, ns, "owner", "v2-owner", sim)
 			owned := chatBotV2(ns, "owned", "owner", "v2-shared")
+			owned.Spec.DeletionPolicy = ptr(b24v1.DeletionPolicyOrphan)
 			create(t, owned)
 			waitReady(t, owned)
+			ownerID := reload(t, owned).Status.BotID
+			// The other application's bot outlives its object: no ChatBot holds the code, so
+			// only the portal can tell it is taken.
+			deleteObject(t, owned)
+			waitGone(t, owned)
 			webhookPortal(t, ns, "other", "v2-other", sim)
 			taken := chatBotV2(ns, "taken", "other", "v2-shared")
 			create(t, taken)
@@ -170,7 +176,7 @@ func TestChatBotV2(t *testing.T) {
 			}
 			deleteObject(t, taken)
 			waitGone(t, taken)
-			if rb, ok := remoteBot(sim, "v2-shared"); !ok || int64(rb.ID) != reload(t, owned).Status.BotID {
+			if rb, ok := remoteBot(sim, "v2-shared"); !ok || int64(rb.ID) != ownerID {
 				t.Fatalf("remote bot = %+v (found %v), want the owner's bot untouched", rb, ok)
 			}
 		}},

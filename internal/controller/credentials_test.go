@@ -1,17 +1,22 @@
 package controller_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix/bitrixtest"
 	"github.com/b24ops/b24-operator/internal/controller"
 	"github.com/b24ops/b24-operator/internal/metabot/metabottest"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/testenv"
 )
 
 // TestCredentialsLabel pins that the operator reads only the Secrets labelled for it, unless
@@ -91,4 +96,50 @@ func TestCredentialsLabel(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestSecretInformerWatchesOnlyLabelledSecrets pins the cache the manager builds from
+// CacheByObject: with the label required, an unlabelled Secret is not even in the metadata
+// informer (the operator holds nothing of it); without, every Secret is.
+func TestSecretInformerWatchesOnlyLabelledSecrets(t *testing.T) {
+	ns := namespace(t)
+	purgeAfter(t, func() {}, ns)
+	create(t,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "labelled", Labels: credentialsLabels}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unlabelled", Labels: map[string]string{"team": "a"}}})
+	for _, tc := range []struct {
+		name    string
+		require bool
+		want    []string
+	}{
+		{"label required", true, []string{"labelled"}},
+		{"--require-secret-label=false", false, []string{"labelled", "unlabelled"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, err := cache.New(env.Config, cache.Options{Scheme: testenv.Scheme, ByObject: controller.CacheByObject(tc.require),
+				DefaultNamespaces: map[string]cache.Config{ns: {}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = c.Start(ctx) }()
+			if !c.WaitForCacheSync(ctx) {
+				t.Fatal("the cache did not start")
+			}
+			var list metav1.PartialObjectMetadataList
+			list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+			if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range list.Items {
+				got = append(got, s.Name)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("the Secret informer holds %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

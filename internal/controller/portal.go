@@ -47,7 +47,18 @@ func resyncOf(p *b24v1.Portal) time.Duration {
 	return managed.DefaultResync
 }
 
-func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (managed.Observation, error) {
+func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force bool) (obs managed.Observation, err error) {
+	defer func() {
+		// Credentials the portal or the spec refused are no longer verified; a transient
+		// failure (a timeout, a rate limit) leaves the last verification standing.
+		if err != nil && managed.Classify("", err).Outcome == managed.Stall {
+			p.Status.VerifiedApplicationKey = ""
+		}
+	}()
+	return e.observe(ctx, p, force)
+}
+
+func (e *portalExternal) observe(ctx context.Context, p *b24v1.Portal, force bool) (managed.Observation, error) {
 	p.Status.ApplicationKey = rules.ApplicationKey(p)
 	bots, err := botsOfPortal(ctx, e.client, p)
 	if err != nil {
@@ -106,6 +117,9 @@ func (e *portalExternal) Observe(ctx context.Context, p *b24v1.Portal, force boo
 	if !hasV2 {
 		obs.Message += "; the portal has no imbot.v2, so its bots use the V1 API"
 	}
+	// The credentials are verified: from now on the Portal counts for the rules across
+	// objects and tunes its host's shared rate limiter.
+	p.Status.VerifiedApplicationKey = p.Status.ApplicationKey
 	e.portals.markAuthChecked(p, c)
 	return obs, nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -119,9 +120,8 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	}
 	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
 	host := rules.PortalHost(portal.Spec.URL)
-	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
 	opts := append(slices.Clip(p.Options),
-		bitrix.WithLimiter(p.limiters.get(host, rps, burst, bitrix.NewLimiter)),
+		bitrix.WithLimiter(p.limiterFor(portal)),
 		bitrix.WithPortalLabel(host),
 	)
 	if p.HTTPTimeout > 0 {
@@ -381,10 +381,29 @@ func (p *Portals) authFresh(portal *b24v1.Portal, c *bitrix.Client, maxAge time.
 	return pc != nil && pc.client == c && !pc.checkedAt.IsZero() && time.Since(pc.checkedAt) < maxAge
 }
 
+// markAuthChecked records that the Portal's client passed the auth check, and tunes its host's
+// shared rate limiter to the Portal's spec.rateLimit: only verified credentials may.
 func (p *Portals) markAuthChecked(portal *b24v1.Portal, c *bitrix.Client) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pc := p.clients[client.ObjectKeyFromObject(portal)]; pc != nil && pc.client == c {
 		pc.checkedAt = time.Now()
+		rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
+		p.limiters.get(rules.PortalHost(portal.Spec.URL), rps, burst, bitrix.NewLimiter)
 	}
+}
+
+// limiterFor is the shared rate limiter of the Portal's host. A verified Portal (rules.Verified)
+// tunes it to its spec.rateLimit; any other joins it as it is: a Portal with made-up
+// credentials must not retune the bucket every application on the host shares. When there is
+// no bucket yet, an unverified Portal (a new one, before its first auth check) starts it at
+// the stricter of its spec.rateLimit and the defaults, never looser, so its own first calls
+// keep to its limit; markAuthChecked tunes it once the credentials pass. Called with p.mu held.
+func (p *Portals) limiterFor(portal *b24v1.Portal) *rate.Limiter {
+	host := rules.PortalHost(portal.Spec.URL)
+	rps, burst := rateOf(portal.Spec.RateLimit, bitrix.DefaultRequestsPerSecond, bitrix.DefaultBurst)
+	if rules.Verified(portal) {
+		return p.limiters.get(host, rps, burst, bitrix.NewLimiter)
+	}
+	return p.limiters.join(host, min(rps, bitrix.DefaultRequestsPerSecond), min(burst, bitrix.DefaultBurst), bitrix.NewLimiter)
 }

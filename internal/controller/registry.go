@@ -39,12 +39,18 @@ func Kinds() []Kind {
 	return []Kind{
 		{Name: "Portal", Object: &b24v1.Portal{}, Webhook: true, setup: (*setup).portal},
 		{Name: "ChatBot", Object: &b24v1.ChatBot{}, Webhook: true, setup: (*setup).chatBot,
-			Indexes: []Index{{refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }}}},
-		{Name: "ChatApp", Object: &b24v1.ChatApp{}, setup: (*setup).chatApp,
+			Indexes: []Index{
+				{refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }},
+				{refs.IndexCode, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.Code} }},
+			}},
+		{Name: "ChatApp", Object: &b24v1.ChatApp{}, Webhook: true, setup: (*setup).chatApp,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name} }}}},
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
-			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }}}},
-		{Name: "Metabot", Object: &b24v1.Metabot{}, setup: (*setup).metabot},
+			Indexes: []Index{
+				{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }},
+				{refs.IndexChatEntity, func(o client.Object) []string { return []string{chatEntityKey(o.(*b24v1.Chat))} }},
+			}},
+		{Name: "Metabot", Object: &b24v1.Metabot{}, Webhook: true, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
 			Indexes: []Index{{refs.IndexMetabotRef, func(o client.Object) []string { return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name} }}}},
 	}

@@ -267,6 +267,9 @@ func enqueueRef[T client.Object](ref func(T) string) handler.EventHandler {
 	})
 }
 
+// waitsForAPlace are the Ready reasons of a ChatBot that another ChatBot's deletion may cure.
+var waitsForAPlace = map[string]bool{b24v1.ReasonBotLimitExceeded: true, b24v1.ReasonCodeTaken: true, b24v1.ReasonInvalidSpec: true}
+
 func waitingForLimit(ctx context.Context, c client.Client) []reconcile.Request {
 	var bots b24v1.ChatBotList
 	if err := c.List(ctx, &bots); err != nil {
@@ -274,7 +277,8 @@ func waitingForLimit(ctx context.Context, c client.Client) []reconcile.Request {
 	}
 	var reqs []reconcile.Request
 	for _, b := range bots.Items {
-		if cond := meta.FindStatusCondition(b.Status.Conditions, b24v1.ConditionReady); cond != nil && cond.Reason == b24v1.ReasonBotLimitExceeded {
+		// The limit, a code or the application's handlers another bot held may be free now.
+		if cond := meta.FindStatusCondition(b.Status.Conditions, b24v1.ConditionReady); cond != nil && waitsForAPlace[cond.Reason] {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
 		}
 	}

@@ -28,13 +28,23 @@ func (s *limiterSet) get(key string, rps float64, burst int, newLimiter func(flo
 		(*s)[key] = l
 		return l
 	}
-	if l.Limit() != rate.Limit(rps) {
-		l.SetLimit(rate.Limit(rps))
+	// Retuned to what newLimiter makes of the rate (its headroom included), as when created.
+	want := newLimiter(rps, burst)
+	if l.Limit() != want.Limit() {
+		l.SetLimit(want.Limit())
 	}
-	if l.Burst() != burst {
-		l.SetBurst(burst)
+	if l.Burst() != want.Burst() {
+		l.SetBurst(want.Burst())
 	}
 	return l
+}
+
+// join returns key's limiter as it is, creating it with rps and burst when there is none.
+func (s *limiterSet) join(key string, rps float64, burst int, newLimiter func(float64, int) *rate.Limiter) *rate.Limiter {
+	if l, ok := (*s)[key]; ok {
+		return l
+	}
+	return s.get(key, rps, burst, newLimiter)
 }
 
 // rateOf is spec.rateLimit or the defaults.

@@ -38,6 +38,8 @@ func IsCredentials(obj metav1.Object) bool {
 // Field index names, registered by the controllers on the manager's cache.
 const (
 	IndexPortalRef  = "spec.portalRef.name"
+	IndexCode       = "spec.code"
+	IndexChatEntity = "spec.entity"
 	IndexBotRef     = "spec.botRef.name"
 	IndexMetabotRef = "spec.metabotRef.name"
 	IndexSecrets    = "refs.secrets"

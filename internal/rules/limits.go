@@ -39,6 +39,14 @@ func ApplicationKey(p *b24v1.Portal) string {
 	return PortalHost(p.Spec.URL) + "/" + ClientID(p)
 }
 
+// Verified says the Portal's credentials passed the authenticated check for the application
+// it declares now (status.verifiedApplicationKey). Only verified Portals count for the rules
+// across objects: anyone may declare a host and client id, and a Portal with made-up
+// credentials must not use up another team's bot limit or squat its codes.
+func Verified(p *b24v1.Portal) bool {
+	return p != nil && p.Status.VerifiedApplicationKey != "" && p.Status.VerifiedApplicationKey == ApplicationKey(p)
+}
+
 // MaxBots is spec.maxBots or the default.
 func MaxBots(p *b24v1.Portal) int {
 	if p.Spec.MaxBots != nil {
@@ -68,17 +76,34 @@ func HoldsPlace(b *b24v1.ChatBot) bool {
 	return b.DeletionTimestamp == nil || b.Status.BotID != 0
 }
 
-// ApplicationOf is the application a ChatBot belongs to: its Portal's (portal, nil when the
-// Portal is gone), or else the key recorded in status when the bot was registered: a bot left
-// registered still holds a place. Empty when unknown.
+// ApplicationOf is the application a ChatBot holds a place in: its Portal's (portal, nil when
+// the Portal is gone) when that Portal is Verified, or else the key recorded in status when
+// the bot was registered: a bot left registered still holds a place. Empty when it holds none
+// (a bot of an unverified Portal that was never registered).
 func ApplicationOf(b *b24v1.ChatBot, portal *b24v1.Portal) string {
-	if portal != nil {
+	if Verified(portal) {
 		return ApplicationKey(portal)
 	}
 	if b.Status.BotID != 0 {
 		return b.Status.ApplicationKey
 	}
 	return ""
+}
+
+// DeclaredApplicationOf is the application a ChatBot asks for: its Portal's, verified or not,
+// or else ApplicationOf. The rules are checked for the object at hand against this, and
+// against ApplicationOf for every other object.
+func DeclaredApplicationOf(b *b24v1.ChatBot, portal *b24v1.Portal) string {
+	if portal != nil {
+		return ApplicationKey(portal)
+	}
+	return ApplicationOf(b, nil)
+}
+
+// HostOfApplication is the portal host of an application key ("" for "").
+func HostOfApplication(app string) string {
+	host, _, _ := strings.Cut(app, "/")
+	return host
 }
 
 // LimitHolders lists the ChatBots holding a place in application app, in the order that

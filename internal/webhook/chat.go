@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,8 +49,8 @@ func (v *ChatValidator) ValidateDelete(context.Context, *b24v1.Chat) (admission.
 }
 
 func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admission.Warnings, error) {
-	r := &hostResolver{reader: v.reader, hosts: map[types.NamespacedName]string{}}
-	host, err := r.hostOf(ctx, chat.Namespace, chat.Spec.BotRef.Name)
+	r := &hostResolver{reader: v.reader, hosts: map[hostKey]string{}}
+	host, err := r.hostOf(ctx, chat.Namespace, chat.Spec.BotRef.Name, false)
 	if err != nil {
 		return nil, readError(err)
 	}
@@ -76,15 +75,20 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 		if !sameEntity && !sameChat {
 			continue
 		}
-		otherHost, err := r.hostOf(ctx, o.Namespace, o.Spec.BotRef.Name)
+		// Another Chat counts only through a ChatBot holding a place on the host (its Portal
+		// verified, or the bot registered): made-up credentials squat no entity.
+		otherHost, err := r.hostOf(ctx, o.Namespace, o.Spec.BotRef.Name, true)
 		if err != nil {
 			return nil, readError(err)
 		}
 		if otherHost != host {
 			continue
 		}
-		name := o.Namespace + "/" + o.Name
-		if o.DeletionTimestamp != nil {
+		name := "Chat " + o.Namespace + "/" + o.Name
+		switch {
+		case o.Namespace != chat.Namespace:
+			name = otherNamespace
+		case o.DeletionTimestamp != nil:
 			name += " (being deleted)"
 		}
 		if !sameEntity {
@@ -92,26 +96,33 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 				"chat %d is already adopted or managed by Chat %s on portal %s; one remote chat is managed by one Chat", adopt, name, host))})
 		}
 		return nil, invalid(chat, field.ErrorList{field.Invalid(field.NewPath("spec", "entity"), entityType+"/"+entityID, fmt.Sprintf(
-			"Chat %s already uses entity type %q id %q on portal %s; the entity identifies a chat on a portal, so set a different spec.entity",
+			"%s already uses entity type %q id %q on portal %s; the entity identifies a chat on a portal, so set a different spec.entity",
 			name, entityType, entityID, host))})
 	}
 	return nil, nil
 }
 
 // hostResolver follows Chat → ChatBot (botRef) → Portal (portalRef) to the portal host,
-// remembering each ChatBot's answer for one admission.
+// remembering each answer for one admission.
 type hostResolver struct {
 	reader client.Reader
-	hosts  map[types.NamespacedName]string
+	hosts  map[hostKey]string
+}
+
+type hostKey struct {
+	bot  types.NamespacedName
+	held bool
 }
 
 // hostOf is the portal host of a ChatBot, or "" while the ChatBot or its Portal is missing.
-func (r *hostResolver) hostOf(ctx context.Context, namespace, bot string) (string, error) {
-	key := types.NamespacedName{Namespace: namespace, Name: bot}
+// With held, only the host the bot holds a place on counts (rules.HeldHost); without it, the
+// host its Portal declares.
+func (r *hostResolver) hostOf(ctx context.Context, namespace, bot string, held bool) (string, error) {
+	key := hostKey{types.NamespacedName{Namespace: namespace, Name: bot}, held}
 	if h, ok := r.hosts[key]; ok {
 		return h, nil
 	}
-	host, err := r.lookup(ctx, key)
+	host, err := r.lookup(ctx, key.bot, held)
 	if err != nil {
 		return "", err
 	}
@@ -119,7 +130,7 @@ func (r *hostResolver) hostOf(ctx context.Context, namespace, bot string) (strin
 	return host, nil
 }
 
-func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName) (string, error) {
+func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName, held bool) (string, error) {
 	var b b24v1.ChatBot
 	if err := r.reader.Get(ctx, key, &b); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -129,18 +140,18 @@ func (r *hostResolver) lookup(ctx context.Context, key types.NamespacedName) (st
 	}
 	var p b24v1.Portal
 	err := r.reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: b.Spec.PortalRef.Name}, &p)
+	var portal *b24v1.Portal
 	switch {
 	case err == nil:
-		return rules.PortalHost(p.Spec.URL), nil
+		portal = &p
 	case !apierrors.IsNotFound(err):
 		return "", fmt.Errorf("get Portal %s/%s: %w", key.Namespace, b.Spec.PortalRef.Name, err)
 	}
-	// The Portal is gone but the bot may still be registered: its status remembers where.
-	if b.Status.BotID != 0 {
-		host, _, _ := strings.Cut(b.Status.ApplicationKey, "/")
-		return host, nil
+	// A Portal that is gone leaves a registered bot's host in its status.
+	if held {
+		return rules.HeldHost(&b, portal), nil
 	}
-	return "", nil
+	return rules.HostOfApplication(rules.DeclaredApplicationOf(&b, portal)), nil
 }
 
 func chatAdoptID(c *b24v1.Chat) int64 {

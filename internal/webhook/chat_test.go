@@ -18,9 +18,23 @@ func TestChatCreate(t *testing.T) {
 		{"the same entity twice on one portal is refused, naming the other Chat", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
 			mustCreate(t,
 				portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA),
+				bot(a.ns1, "sales", "acme", "sales", hookA),
+				chat(a.ns1, "incidents", "support", incidents))
+			return chat(a.ns1, "war-room", "sales", incidents), []string{"spec.entity", "Chat " + a.ns1 + "/incidents", `entity type "OPS" id "incidents"`, "portal " + a.host}
+		}},
+		{"the same entity as a Chat of another namespace is refused without naming it", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
+			mustCreate(t,
+				portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA),
 				portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns2, "sales", "acme", "sales", hookA),
 				chat(a.ns1, "incidents", "support", incidents))
-			return chat(a.ns2, "war-room", "sales", incidents), []string{"spec.entity", "Chat " + a.ns1 + "/incidents", `entity type "OPS" id "incidents"`, "portal " + a.host}
+			return chat(a.ns2, "war-room", "sales", incidents), []string{"spec.entity", "an object in another namespace already uses", `entity type "OPS" id "incidents"`, "!" + a.ns1, "!Chat incidents"}
+		}},
+		{"a Chat through a Portal whose credentials were never verified squats no entity", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
+			mustCreate(t,
+				unverified(portal(a.ns2, "fake", a.url(), "bots", 0)), bot(a.ns2, "squat", "fake", "squat", hookA),
+				chat(a.ns2, "incidents", "squat", incidents),
+				portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
+			return chat(a.ns1, "incidents", "support", incidents), nil
 		}},
 		{"one portal is one host: bots of two applications on it share the entities", func(t *testing.T, a *app) (*b24v1.Chat, []string) {
 			mustCreate(t,

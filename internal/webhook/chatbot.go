@@ -67,13 +67,15 @@ func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBo
 			bot.Namespace, bot.Spec.PortalRef.Name)}, nil
 	}
 	app := rules.ApplicationKey(portal)
+	// Only bots of verified Portals hold places: a Portal with made-up credentials cannot use
+	// up another team's limit or squat its codes (rules.ApplicationOf).
 	others := inv.botsOf(app, client.ObjectKeyFromObject(bot))
 
 	var errs field.ErrorList
 	if limit := rules.MaxBots(portal); len(others) >= limit {
 		errs = append(errs, field.Forbidden(field.NewPath("spec", "portalRef"), fmt.Sprintf(
 			"application %s has reached its limit of %d ChatBots (spec.maxBots of Portal %s/%s): it is held by %s; delete one of them before adding another",
-			app, limit, portal.Namespace, portal.Name, inv.names(others))))
+			app, limit, portal.Namespace, portal.Name, inv.names(others, bot.Namespace))))
 	}
 	errs = append(errs, codeErrors(inv, bot)...)
 	errs = append(errs, adoptErrors(inv, bot)...)
@@ -105,7 +107,7 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	if err != nil {
 		return nil, err
 	}
-	app := inv.applicationOf(bot)
+	app := inv.declaredApplicationOf(bot)
 	if app == "" {
 		return nil, nil
 	}
@@ -181,11 +183,16 @@ func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 		return nil
 	}
 	for _, o := range inv.botsOnHost(host, client.ObjectKeyFromObject(bot)) {
-		if o.Spec.Code == bot.Spec.Code {
-			return field.ErrorList{field.Invalid(field.NewPath("spec", "code"), bot.Spec.Code, fmt.Sprintf(
-				"code %q is already used by ChatBot %s (application %s); a bot code must be unique on the portal %s, across its applications",
-				bot.Spec.Code, inv.describe(o), inv.applicationOf(o), host))}
+		if o.Spec.Code != bot.Spec.Code {
+			continue
 		}
+		holder := fmt.Sprintf("ChatBot %s (application %s)", inv.describe(o, bot.Namespace), inv.applicationOf(o))
+		if o.Namespace != bot.Namespace {
+			holder = otherNamespace
+		}
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "code"), bot.Spec.Code, fmt.Sprintf(
+			"code %q is already used by %s; a bot code must be unique on the portal %s, across its applications",
+			bot.Spec.Code, holder, host))}
 	}
 	return nil
 }
@@ -209,7 +216,7 @@ func adoptErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 		if adoptID(o) == id || o.Status.BotID == id {
 			return field.ErrorList{field.Invalid(field.NewPath("spec", "adopt", "id"), id, fmt.Sprintf(
 				"bot %d is already adopted or managed by ChatBot %s on the portal %s; one remote bot is managed by one ChatBot",
-				id, inv.describe(o), host))}
+				id, inv.describe(o, bot.Namespace), host))}
 		}
 	}
 	return nil
@@ -236,15 +243,30 @@ func handlerErrors(inv *inventory, app string, bot, old *b24v1.ChatBot, others [
 			continue
 		}
 		why := fmt.Sprintf("Bitrix24 keeps one set of event handlers per application (%s), so every ChatBot of it must use the same URLs", app)
+		if o.Namespace != bot.Namespace {
+			// Another team's URLs are not told; the path says which field to change.
+			if bot.Spec.EventHandler != nil {
+				return field.ErrorList{field.Invalid(field.NewPath("spec", "eventHandler"), mine[0], fmt.Sprintf(
+					"differs from the event handlers of %s: %s", otherNamespace, why))}
+			}
+			var errs field.ErrorList
+			for i, event := range requiredEvents {
+				if mine[i] != theirs[i] {
+					errs = append(errs, field.Invalid(field.NewPath("spec", "eventHandlers", event), mine[i], fmt.Sprintf(
+						"the %s handler differs from that of %s: %s", event, otherNamespace, why)))
+				}
+			}
+			return errs
+		}
 		if bot.Spec.EventHandler != nil {
 			return field.ErrorList{field.Invalid(field.NewPath("spec", "eventHandler"), mine[0], fmt.Sprintf(
-				"differs from ChatBot %s, whose handlers are %s: %s", inv.describe(o), describeHandlers(theirs), why))}
+				"differs from ChatBot %s, whose handlers are %s: %s", inv.describe(o, bot.Namespace), describeHandlers(theirs), why))}
 		}
 		var errs field.ErrorList
 		for i, event := range requiredEvents {
 			if mine[i] != theirs[i] {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "eventHandlers", event), mine[i], fmt.Sprintf(
-					"the %s handler must be %q as on ChatBot %s: %s", event, theirs[i], inv.describe(o), why)))
+					"the %s handler must be %q as on ChatBot %s: %s", event, theirs[i], inv.describe(o, bot.Namespace), why)))
 			}
 		}
 		return errs
@@ -263,14 +285,7 @@ func describeHandlers(h [3]string) string {
 // requiredEvents name the handlers of rules.Handlers.Required, in its order.
 var requiredEvents = [3]string{"messageAdd", "welcomeMessage", "botDelete"}
 
-// v1Bot says a ChatBot is, or will be, registered through the V1 API: as recorded or
-// declared, or (spec.api unset) because its Portal reported it has no imbot.v2. A bot whose
-// API is not known yet is not held to the V1 rules; the controller decides once the Portal
-// reports.
-func (inv *inventory) v1Bot(b *b24v1.ChatBot) bool {
-	if api := b.KnownAPI(); api != "" {
-		return api == b24v1.BotAPIV1
-	}
-	p := inv.portalOf(b)
-	return p != nil && p.Status.V2Available != nil && !*p.Status.V2Available
-}
+// v1Bot says a ChatBot is, or will be, registered through the V1 API (rules.V1Bot). A bot
+// whose API is not known yet is not held to the V1 rules; the controller decides once the
+// Portal reports.
+func (inv *inventory) v1Bot(b *b24v1.ChatBot) bool { return rules.V1Bot(b, inv.portalOf(b)) }

@@ -55,7 +55,7 @@ func TestChatBotCreate(t *testing.T) {
 				portal(a.ns2, "acme-too", "https://"+upper(a.host)+":443", "bots", 3),
 				bot(a.ns1, "one", "acme", "one", hookA), bot(a.ns1, "two", "acme", "two", hookA),
 				bot(a.ns2, "three", "acme-too", "three", hookA))
-			return bot(a.ns2, "four", "acme-too", "four", hookA), []string{"limit of 3 ChatBots", a.key, a.ns1 + "/one", a.ns1 + "/two", a.ns2 + "/three"}
+			return bot(a.ns2, "four", "acme-too", "four", hookA), []string{"limit of 3 ChatBots", a.key, a.ns2 + "/three and 2 objects in other namespaces", "!" + a.ns1}
 		}},
 		{"another client id on the same host is another application with its own limit", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), portal(a.ns1, "acme-other", a.url(), "other", 1), bot(a.ns1, "one", "acme", "one", hookA))
@@ -80,14 +80,38 @@ func TestChatBotCreate(t *testing.T) {
 			orphan := bot(a.ns2, "orphan", "gone", "orphan", hookA)
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), orphan)
 			setBotID(t, orphan, 9, a.key)
-			return bot(a.ns1, "new", "acme", "new", hookA), []string{"limit of 1 ChatBots", a.ns2 + "/orphan"}
+			return bot(a.ns1, "new", "acme", "new", hookA), []string{"limit of 1 ChatBots", "held by an object in another namespace", "!" + a.ns2, "!orphan"}
 		}},
 		{"a bot whose Portal does not exist yet is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			return bot(a.ns1, "early", "not-yet", "early", hookA), nil
 		}},
 		{"the same code twice in one application is refused, naming the other bot", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
+			return bot(a.ns1, "helpdesk", "acme", "support", hookA), []string{"spec.code", `code "support" is already used by ChatBot ` + a.ns1 + "/support", a.key, "unique on the portal " + a.host}
+		}},
+		{"the same code held in another namespace is refused without telling whose", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
-			return bot(a.ns2, "helpdesk", "acme", "support", hookA), []string{"spec.code", `code "support" is already used by ChatBot ` + a.ns1 + "/support", a.key, "unique on the portal " + a.host}
+			return bot(a.ns2, "helpdesk", "acme", "support", hookA), []string{"spec.code", `code "support" is already used by an object in another namespace`, "unique on the portal " + a.host, "!" + a.ns1, "!ChatBot support"}
+		}},
+		{"a bot of a Portal whose credentials were never verified holds no place in the limit", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, unverified(portal(a.ns2, "fake", a.url(), "bots", 1)), bot(a.ns2, "squat", "fake", "squat", hookB))
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1))
+			return bot(a.ns1, "mine", "acme", "mine", hookA), nil
+		}},
+		{"a bot of a Portal whose credentials were never verified squats no code and no handler set", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, unverified(portal(a.ns2, "fake", a.url(), "bots", 0)), bot(a.ns2, "squat", "fake", "support", hookB))
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0))
+			return bot(a.ns1, "support", "acme", "support", hookA), nil
+		}},
+		{"a Portal verified for another client id than it now declares is not verified", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			stale := unverified(portal(a.ns2, "fake", a.url(), "bots", 0))
+			mustCreate(t, stale, bot(a.ns2, "squat", "fake", "support", hookB))
+			stale.Status.VerifiedApplicationKey = a.host + "/before"
+			if err := env.Client.Status().Update(context.Background(), stale); err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0))
+			return bot(a.ns1, "support", "acme", "support", hookA), nil
 		}},
 		// Bitrix24 looks a CODE up across the portal: another application's bot would answer.
 		{"the same code in another application on the same portal is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
@@ -99,8 +123,18 @@ func TestChatBotCreate(t *testing.T) {
 			return bot(a.ns1, "helpdesk", "globex", "support", hookB), nil
 		}},
 		{"a different event handler is refused, naming the bot and both URLs", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			return bot(a.ns1, "second", "acme", "second", hookB), []string{"spec.eventHandler", hookA, hookB, "ChatBot " + a.ns1 + "/first", "one set of event handlers per application"}
+		}},
+		{"a different event handler than another namespace's is refused without its URL or name", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
-			return bot(a.ns2, "second", "acme", "second", hookB), []string{"spec.eventHandler", hookA, hookB, "ChatBot " + a.ns1 + "/first", "one set of event handlers per application"}
+			return bot(a.ns2, "second", "acme", "second", hookB), []string{"spec.eventHandler", "differs from the event handlers of an object in another namespace", "one set of event handlers per application", "!" + hookA, "!" + a.ns1, "!first"}
+		}},
+		{"eventHandlers differing from another namespace's name the field, not the URL", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), bot(a.ns1, "first", "acme", "first", hookA))
+			b := bot(a.ns2, "second", "acme", "second", "")
+			b.Spec.EventHandler, b.Spec.EventHandlers = nil, handlers(hookA, hookA, hookB)
+			return b, []string{"spec.eventHandlers.botDelete", "botDelete handler differs from that of an object in another namespace", "!" + a.ns1, "!first"}
 		}},
 		{"V2 bots with different event handlers are admitted: each has its own webhookUrl", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), botV2(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "legacy", "acme", "legacy", hookA))
@@ -177,10 +211,16 @@ func TestChatBotUpdate(t *testing.T) {
 		given func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string)
 	}{
 		{"changing the event handler away from the application's is refused", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
+			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "second", "acme", "second", hookA)
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), first, second)
+			return second, func(b *b24v1.ChatBot) { h := b24v1.HTTPSURL(hookB); b.Spec.EventHandler = &h },
+				[]string{"spec.eventHandler", hookA, hookB, a.ns1 + "/first"}
+		}},
+		{"changing the event handler away from another namespace's is refused without its URL", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
 			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns2, "second", "acme", "second", hookA)
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), portal(a.ns2, "acme", a.url(), "bots", 0), first, second)
 			return second, func(b *b24v1.ChatBot) { h := b24v1.HTTPSURL(hookB); b.Spec.EventHandler = &h },
-				[]string{"spec.eventHandler", hookA, hookB, a.ns1 + "/first"}
+				[]string{"spec.eventHandler", "an object in another namespace", "!" + hookA, "!" + a.ns1}
 		}},
 		{"changing the event handler with the migrate-handlers annotation is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, func(*b24v1.ChatBot), []string) {
 			first, second := bot(a.ns1, "first", "acme", "first", hookA), bot(a.ns1, "second", "acme", "second", hookA)

@@ -93,3 +93,26 @@ func TestChatBotDryRunTakesNoPlace(t *testing.T) {
 	expect(t, env.Client.Create(ctx, bot(a.ns1, "preview", "acme", "preview", hookA), client.DryRunAll), nil)
 	expect(t, env.Client.Create(ctx, bot(a.ns1, "real", "acme", "real", hookA)), nil)
 }
+
+// A server-side dry run is a free probe: its refusals tell no more of other namespaces than a
+// real create's (no name, code or handler URL).
+func TestDryRunTellsNothingOfOtherNamespaces(t *testing.T) {
+	a := newApp(t)
+	mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 1), portal(a.ns2, "probe", a.url(), "bots", 1),
+		bot(a.ns1, "secret-project", "acme", "secret-code", hookA))
+	ctx := context.Background()
+	hidden := []string{"!" + a.ns1, "!secret-project", "!" + hookA}
+	for _, tc := range []struct {
+		name string
+		bot  *b24v1.ChatBot
+		want []string
+	}{
+		{"the limit", bot(a.ns2, "probe", "probe", "probe", hookA), []string{"held by an object in another namespace"}},
+		{"a code", bot(a.ns2, "probe", "probe", "secret-code", hookA), []string{`code "secret-code" is already used by an object in another namespace`}},
+		{"a handler", bot(a.ns2, "probe", "probe", "probe", hookB), []string{"differs from the event handlers of an object in another namespace"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expect(t, env.Client.Create(ctx, tc.bot, client.DryRunAll), append(tc.want, hidden...))
+		})
+	}
+}

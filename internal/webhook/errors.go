@@ -29,6 +29,10 @@ func kindOf(obj client.Object) string {
 		return "Chat"
 	case *b24v1.ScheduledJob:
 		return "ScheduledJob"
+	case *b24v1.ChatApp:
+		return "ChatApp"
+	case *b24v1.Metabot:
+		return "Metabot"
 	}
 	return obj.GetObjectKind().GroupVersionKind().Kind
 }

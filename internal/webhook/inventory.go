@@ -52,18 +52,21 @@ func (inv *inventory) portalOf(b *b24v1.ChatBot) *b24v1.Portal {
 	return inv.portals[types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.PortalRef.Name}]
 }
 
-// applicationOf is the application key a ChatBot belongs to (rules.ApplicationOf).
+// applicationOf is the application key a ChatBot holds a place in (rules.ApplicationOf): the
+// other objects a rule compares against count only when their Portal is verified.
 func (inv *inventory) applicationOf(b *b24v1.ChatBot) string {
 	return rules.ApplicationOf(b, inv.portalOf(b))
 }
 
-// hostOf is the portal host a ChatBot lives on, "" when unknown.
+// declaredApplicationOf is the application the ChatBot under admission asks for, its Portal
+// verified or not (rules.DeclaredApplicationOf).
+func (inv *inventory) declaredApplicationOf(b *b24v1.ChatBot) string {
+	return rules.DeclaredApplicationOf(b, inv.portalOf(b))
+}
+
+// hostOf is the portal host the ChatBot under admission asks for, "" when unknown.
 func (inv *inventory) hostOf(b *b24v1.ChatBot) string {
-	if p := inv.portalOf(b); p != nil {
-		return rules.PortalHost(p.Spec.URL)
-	}
-	host, _, _ := strings.Cut(inv.applicationOf(b), "/")
-	return host
+	return rules.HostOfApplication(inv.declaredApplicationOf(b))
 }
 
 // botsOnHost lists the ChatBots holding a place on a portal host, in any application, except
@@ -71,7 +74,7 @@ func (inv *inventory) hostOf(b *b24v1.ChatBot) string {
 func (inv *inventory) botsOnHost(host string, except types.NamespacedName) []*b24v1.ChatBot {
 	var out []*b24v1.ChatBot
 	for _, b := range inv.bots {
-		if client.ObjectKeyFromObject(b) != except && holdsPlace(b) && inv.hostOf(b) == host {
+		if client.ObjectKeyFromObject(b) != except && holdsPlace(b) && rules.HeldHost(b, inv.portalOf(b)) == host {
 			out = append(out, b)
 		}
 	}
@@ -108,8 +111,16 @@ func sortBots(bots []*b24v1.ChatBot) {
 	sort.Slice(bots, func(i, j int) bool { return rules.HoldsLimitBefore(bots[i], bots[j]) })
 }
 
-// describe names a bot as namespace/name, saying why it is special when it is.
-func (inv *inventory) describe(b *b24v1.ChatBot) string {
+// otherNamespace is how a refusal names an object of another namespace than the requester's:
+// its name, code and handler URLs are not told.
+const otherNamespace = "an object in another namespace"
+
+// describe names a bot as namespace/name, saying why it is special when it is; a bot of
+// another namespace than ns is only "an object in another namespace".
+func (inv *inventory) describe(b *b24v1.ChatBot, ns string) string {
+	if b.Namespace != ns {
+		return otherNamespace
+	}
 	s := b.Namespace + "/" + b.Name
 	switch {
 	case inv.pending[client.ObjectKeyFromObject(b)]:
@@ -123,14 +134,31 @@ func (inv *inventory) describe(b *b24v1.ChatBot) string {
 // maxListed bounds how many names a refusal lists.
 const maxListed = 10
 
-func (inv *inventory) names(bots []*b24v1.ChatBot) string {
-	parts := make([]string, 0, min(len(bots), maxListed)+1)
-	for i, b := range bots {
-		if i == maxListed {
-			parts = append(parts, fmt.Sprintf("and %d more", len(bots)-maxListed))
-			break
+// names lists bots for a requester in namespace ns: those of ns by name, the others counted.
+func (inv *inventory) names(bots []*b24v1.ChatBot, ns string) string {
+	parts := make([]string, 0, min(len(bots), maxListed)+2)
+	var elsewhere, more int
+	for _, b := range bots {
+		switch {
+		case b.Namespace != ns:
+			elsewhere++
+		case len(parts) == maxListed:
+			more++
+		default:
+			parts = append(parts, inv.describe(b, ns))
 		}
-		parts = append(parts, inv.describe(b))
 	}
-	return strings.Join(parts, ", ")
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("%d more", more))
+	}
+	switch {
+	case elsewhere == 1:
+		parts = append(parts, otherNamespace)
+	case elsewhere > 1:
+		parts = append(parts, fmt.Sprintf("%d objects in other namespaces", elsewhere))
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
 }

@@ -23,6 +23,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/rules"
 	"github.com/b24ops/b24-operator/internal/testenv"
 	"github.com/b24ops/b24-operator/internal/webhook"
 )
@@ -160,17 +161,36 @@ func chat(ns, name, botName string, entity *b24v1.ChatEntity) *b24v1.Chat {
 	}
 }
 
+// mustCreate creates the objects. A Portal is then marked verified
+// (status.verifiedApplicationKey), as the controller does once its credentials passed the
+// auth check, unless it carries unverifiedLabel: only verified Portals count for the rules.
 func mustCreate(t *testing.T, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := env.Client.Create(context.Background(), o); err != nil {
 			t.Fatalf("create %T %s/%s: %v", o, o.GetNamespace(), o.GetName(), err)
 		}
+		if p, ok := o.(*b24v1.Portal); ok && p.Labels[unverifiedLabel] == "" {
+			p.Status.VerifiedApplicationKey = rules.ApplicationKey(p)
+			if err := env.Client.Status().Update(context.Background(), p); err != nil {
+				t.Fatalf("mark Portal %s/%s verified: %v", p.Namespace, p.Name, err)
+			}
+		}
 	}
 }
 
+// unverifiedLabel keeps mustCreate from marking a Portal verified.
+const unverifiedLabel = "test.b24ops.io/unverified"
+
+// unverified is a Portal whose credentials were never verified (made up).
+func unverified(p *b24v1.Portal) *b24v1.Portal {
+	p.Labels = map[string]string{unverifiedLabel: "true"}
+	return p
+}
+
 // expect checks an admission outcome: nil want means admitted; otherwise the request must be
-// refused as Invalid by the webhook with every string of want in its message.
+// refused as Invalid by the webhook with every string of want in its message, and none of
+// those written "!text".
 func expect(t *testing.T, err error, want []string) {
 	t.Helper()
 	if want == nil {
@@ -191,6 +211,12 @@ func expect(t *testing.T, err error, want []string) {
 		t.Fatalf("want the webhook's refusal, got %v", err)
 	}
 	for _, w := range want {
+		if no, ok := strings.CutPrefix(w, "!"); ok {
+			if strings.Contains(msg, no) {
+				t.Errorf("refusal %q tells %q", msg, no)
+			}
+			continue
+		}
 		if !strings.Contains(msg, w) {
 			t.Errorf("refusal %q lacks %q", msg, w)
 		}

@@ -12,28 +12,39 @@ import (
 	"github.com/b24ops/b24-operator/internal/rules"
 )
 
-// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-portal,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=portals,verbs=update,versions=v1alpha1,name=vportal.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
+// +kubebuilder:webhook:path=/validate-b24ops-io-v1alpha1-portal,mutating=false,failurePolicy=fail,sideEffects=None,groups=b24ops.io,resources=portals,verbs=create;update,versions=v1alpha1,name=vportal.b24ops.io,admissionReviewVersions=v1,timeoutSeconds=10,serviceName=b24-operator-webhook,serviceNamespace=b24-operator-system
 
-// PortalValidator refuses moving a Portal to another application while ChatBots use it: their
+// PortalValidator refuses a Portal whose credentials Secret the requester may not get
+// (SecretAccess), and moving a Portal to another application while ChatBots use it: their
 // remote bots belong to the old application, and the controller could neither update nor
 // unregister them through the new one.
 type PortalValidator struct {
-	reader client.Reader
+	reader  client.Reader
+	secrets SecretAccess
 }
 
-// NewPortalValidator reads ChatBots through r, which must not be a cache.
-func NewPortalValidator(r client.Reader) *PortalValidator { return &PortalValidator{reader: r} }
+// NewPortalValidator reads ChatBots through r, which must not be a cache, and reviews Secret
+// access through c.
+func NewPortalValidator(r client.Reader, c client.Client) *PortalValidator {
+	return &PortalValidator{reader: r, secrets: SecretAccess{Client: c}}
+}
 
 var _ admission.Validator[*b24v1.Portal] = &PortalValidator{}
 
-// ValidateCreate allows every Portal: two Portals of one application share its bot limit,
-// which the ChatBot rules count.
-func (v *PortalValidator) ValidateCreate(context.Context, *b24v1.Portal) (admission.Warnings, error) {
-	return nil, nil
+// ValidateCreate allows every Portal whose Secret the requester may read: two Portals of one
+// application share its bot limit, which the ChatBot rules count.
+func (v *PortalValidator) ValidateCreate(ctx context.Context, portal *b24v1.Portal) (admission.Warnings, error) {
+	return nil, v.secrets.Check(ctx, portal, nil)
 }
 
-// ValidateUpdate refuses a change of host or client id while ChatBots use the Portal.
+// ValidateUpdate refuses a new Secret the requester may not read, and a change of host or
+// client id while ChatBots use the Portal.
 func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1.Portal) (admission.Warnings, error) {
+	if portal.DeletionTimestamp == nil {
+		if err := v.secrets.Check(ctx, portal, old); err != nil {
+			return nil, err
+		}
+	}
 	from, to := rules.ApplicationKey(old), rules.ApplicationKey(portal)
 	if portal.DeletionTimestamp != nil || from == to {
 		return nil, nil
@@ -52,7 +63,7 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 	}
 	return nil, invalid(portal, field.ErrorList{field.Forbidden(path, fmt.Sprintf(
 		"this change moves the Portal from application %s to %s while ChatBots use it: %s; their bots are registered in %s, so delete them first, or create a new Portal for %s",
-		from, to, inv.names(bots), from, to))})
+		from, to, inv.names(bots, portal.Namespace), from, to))})
 }
 
 // ValidateDelete allows every delete: the Portal's finalizer keeps it until its bots are gone.

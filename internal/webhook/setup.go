@@ -1,12 +1,14 @@
 // Package webhook is the operator's validating admission webhook: the rules that only make sense
 // across objects (the bot limit of an application, unique bot codes, one event handler set per
 // application, unique chat entities per portal, a Portal that keeps its application while bots
-// use it) and the checks the schema can only approximate (cron expressions, time zones).
+// use it), the requester's access to the Secrets an object makes the operator read, and the
+// checks the schema can only approximate (cron expressions, time zones).
 // Single-object rules live in the CRD schema, so they hold without the webhook too.
 //
 // The webhook reads the cluster through the manager's API reader, never its cache, and makes no
-// remote calls. References to objects that do not exist yet are allowed: GitOps tools apply in
-// any order and the controllers wait. Deletes are always allowed.
+// remote calls. A Secret an object references must be one its requester may get (SecretAccess,
+// a SubjectAccessReview). References to objects that do not exist yet are allowed: GitOps tools
+// apply in any order and the controllers wait. Deletes are always allowed.
 package webhook
 
 import (
@@ -37,7 +39,13 @@ func Kinds() []Kind {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Chat{}).WithValidator(NewChatValidator(mgr.GetAPIReader())).Complete()
 		}},
 		{"Portal", func(mgr ctrl.Manager) error {
-			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(mgr.GetAPIReader())).Complete()
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(mgr.GetAPIReader(), mgr.GetClient())).Complete()
+		}},
+		{"ChatApp", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.ChatApp{}).WithValidator(ChatAppValidator{SecretAccess{Client: mgr.GetClient()}}).Complete()
+		}},
+		{"Metabot", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Metabot{}).WithValidator(MetabotValidator{SecretAccess{Client: mgr.GetClient()}}).Complete()
 		}},
 		{"ScheduledJob", func(mgr ctrl.Manager) error {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.ScheduledJob{}).WithValidator(ScheduledJobValidator{}).Complete()

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -186,13 +187,37 @@ type Server struct {
 	servers []*httptest.Server
 }
 
-// NewServer starts a simulated portal on HTTPS.
+// NewServer starts a simulated portal on HTTPS, on a port no other Server of this process used:
+// a portal's host identifies it (the operator keys bot codes and limits on it), and a test that
+// closed one simulated portal must not meet its host again on the next.
 func NewServer(opts ...Option) *Server {
 	p := NewHandler(opts...)
-	ts := httptest.NewUnstartedServer(p)
-	ts.StartTLS()
+	ts := newTLSServer(p)
 	p.SetBaseURL(ts.URL)
 	return &Server{Portal: p, URL: ts.URL, servers: []*httptest.Server{ts}}
+}
+
+// usedPorts are the ports the process's simulated portals listened on.
+var usedPorts sync.Map
+
+// newTLSServer starts an httptest TLS server for h on a port not used before in this process.
+func newTLSServer(h http.Handler) *httptest.Server {
+	ts := httptest.NewUnstartedServer(h)
+	for range 100 {
+		if _, taken := usedPorts.LoadOrStore(ts.Listener.Addr().(*net.TCPAddr).Port, true); !taken {
+			break
+		}
+		// Keep the reused port's listener open until a fresh one is found, so it is not
+		// handed out again at once.
+		defer ts.Listener.Close()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(fmt.Sprintf("bitrixtest: listen: %v", err))
+		}
+		ts.Listener = l
+	}
+	ts.StartTLS()
+	return ts
 }
 
 // Handler returns the simulated portal (an http.Handler).
@@ -213,8 +238,7 @@ func (s *Server) HTTPClient() *http.Client { return s.servers[0].Client() }
 func (s *Server) MoveDomain() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ts := httptest.NewUnstartedServer(s.Portal)
-	ts.StartTLS()
+	ts := newTLSServer(s.Portal)
 	old := s.servers[len(s.servers)-1]
 	u, _ := url.Parse(old.URL)
 	s.Portal.mu.Lock()
