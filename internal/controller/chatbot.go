@@ -277,6 +277,9 @@ func (e *chatBotExternal) update(ctx context.Context, b *b24v1.ChatBot) error {
 	if err := e.bitrix.Update(ctx, int(b.Status.BotID), params); err != nil {
 		switch {
 		case errors.Is(err, bitrix.ErrAppIDError):
+			if b.Status.AppliedHash == "" {
+				b.Status.BotID = 0 // adopted or observed, never applied: another application's bot
+			}
 			return codeTaken(b)
 		case errors.Is(err, bitrix.ErrBotNotFound):
 			// Gone between the list and the update: register it again on the next pass.

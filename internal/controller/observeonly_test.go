@@ -318,6 +318,29 @@ func TestAdoptByID(t *testing.T) {
 		}
 	})
 
+	run("adopt.id naming another application's bot stalls with CodeTaken, keeps no botId, and changes nothing", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		webhookPortal(t, ns, "acme", "acme-bots", sim)
+		other, err := bitrix.New(bitrix.WithWebhook(sim.AddWebhook(1, "other"+uniqueToken()), "other-app"), bitrix.WithCABundle(sim.CAPEM()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := other.Register(ctx, bitrix.BotParams{Code: "theirs", EventHandler: "https://other.example.com/events",
+			Properties: bitrix.BotProperties{Name: "Theirs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bot := chatBot(ns, "theirs", "acme", "theirs")
+		bot.Spec.Adopt = &b24v1.Adopt{ID: int64(id)}
+		create(t, bot)
+		assertStalled(t, bot, b24v1.ReasonCodeTaken)
+		if bot.Status.BotID != 0 {
+			t.Errorf("status.botId %d: another application's bot must not be recorded as this ChatBot's", bot.Status.BotID)
+		}
+		if rb, _ := remoteBot(sim, "theirs"); rb.Properties.Name != "Theirs" || rb.Handlers.MessageAdd != "https://other.example.com/events" {
+			t.Fatalf("remote bot %+v, want it left to its application", rb)
+		}
+	})
+
 	run("a V2 bot named by adopt.id is observed with zero writes, then taken over in place", func(t *testing.T, ns string, sim *bitrixtest.Server) {
 		webhookPortal(t, ns, "acme", "acme-bots", sim)
 		rb, err := remoteClient(t, sim).RegisterV2(ctx, bitrix.BotV2Params{Code: "by-hand-v2", EventMode: bitrix.EventModeFetch,
