@@ -172,6 +172,7 @@ func main() {
 		if err := setupWebhooks(mgr, webhookSettings{
 			certMode: certMode, certDir: webhookCertDir, serviceName: webhookServiceName,
 			configName: webhookConfigName, namespace: envDefault("POD_NAMESPACE", "b24-operator-system"),
+			shard: shard, cache: cacheOpts,
 		}); err != nil {
 			log.Error(err, "unable to set up webhooks")
 			os.Exit(1)

@@ -60,7 +60,7 @@ func setupIndexes(mgr ctrl.Manager) error {
 			{refs.IndexConfigMaps, refs.ConfigMaps},
 		}, k.Indexes...)
 		for _, i := range all {
-			if err := idx.IndexField(ctx, k.Object, i.Field, i.Extract); err != nil {
+			if err := refs.Register(ctx, idx, k.Object, i.Field, i.Extract); err != nil {
 				return err
 			}
 		}

@@ -21,7 +21,8 @@ type PortalValidator struct {
 	reader client.Reader
 }
 
-// NewPortalValidator reads ChatBots through r, which must not be a cache.
+// NewPortalValidator reads ChatBots through r, the manager's cache with the field indexes of
+// Indexes.
 func NewPortalValidator(r client.Reader) *PortalValidator { return &PortalValidator{reader: r} }
 
 var _ admission.Validator[*b24v1.Portal] = &PortalValidator{}
@@ -38,11 +39,11 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 	if portal.DeletionTimestamp != nil || from == to {
 		return nil, nil
 	}
-	inv, err := readInventory(ctx, v.reader)
-	if err != nil {
-		return nil, readError(err)
-	}
+	inv := newInventory(ctx, v.reader)
 	bots := inv.botsOfPortal(client.ObjectKeyFromObject(portal))
+	if inv.err != nil {
+		return nil, readError(inv.err)
+	}
 	if len(bots) == 0 {
 		return nil, nil
 	}
