@@ -142,18 +142,16 @@ func main() {
 
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Client:                        clientOptions(),
-		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
-		HealthProbeBindAddress:        probeAddr,
-		WebhookServer:                 webhookServer,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              leaderElectionID(shard),
-		LeaderElectionNamespace:       leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	mgrOpts := ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Client:                 clientOptions(),
+		Metrics:                metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
+		HealthProbeBindAddress: probeAddr,
+		WebhookServer:          webhookServer,
+	}
+	electionOptions(&mgrOpts, leaderElect, leaderElectionNamespace, shard)
+	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
 	if err != nil {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
