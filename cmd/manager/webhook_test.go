@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/controller"
 	"github.com/b24ops/b24-operator/internal/refs"
 	"github.com/b24ops/b24-operator/internal/testenv"
 	b24webhook "github.com/b24ops/b24-operator/internal/webhook"
@@ -74,5 +75,19 @@ func TestShardedWebhookCacheSeesEveryShard(t *testing.T) {
 	}
 	if len(byCode.Items) != 1 || byCode.Items[0].Name != other.Name {
 		t.Fatalf("the webhook's cache finds %d ChatBots with code support, want the other shard's one", len(byCode.Items))
+	}
+
+	// Unsharded, admission shares the manager's cache and the indexes the controllers
+	// registered on it (refs.Register skips a second registration instead of failing).
+	mgr2, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: testenv.Scheme, Cache: cacheOptions(time.Hour, nil, nil), Client: clientOptions(),
+		Metrics: metricsServerOptions("0", false), HealthProbeBindAddress: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controller.Setup(mgr2, controller.Options{SkipNameValidation: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b24webhook.Setup(mgr2); err != nil {
+		t.Fatalf("the webhook on the controllers' manager: %v", err)
 	}
 }
