@@ -63,11 +63,13 @@ func TestBlackholedPortalsDoNotStarveTheOthers(t *testing.T) {
 	bot := chatBot(ns, "bot", "healthy", "healthybot")
 	chat := groupChat(ns, "incidents", "bot", 1)
 	create(t, bot, chat)
+	created := time.Now()
 
 	// Ready well within the time one unanswered request would take (75 s).
 	for _, o := range []controllerObject{healthy, bot, chat} {
 		waitReason(t, o, metav1.ConditionTrue, b24v1.ReasonSucceeded, 45*time.Second)
 	}
+	t.Logf("the healthy portal's Portal, ChatBot and Chat were Ready %s after they were created", time.Since(created).Round(100*time.Millisecond))
 	for _, p := range holes {
 		waitReason(t, p, metav1.ConditionFalse, b24v1.ReasonPortalUnreachable, 45*time.Second)
 	}
