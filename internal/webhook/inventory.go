@@ -19,11 +19,22 @@ import (
 // Indexes registers the field indexes admission reads through on idx (the cache the webhook
 // reads). Indexes the controllers register too (refs.IndexPortalRef) are shared.
 func Indexes(ctx context.Context, idx client.FieldIndexer) error {
-	for _, i := range []struct {
-		obj     client.Object
-		field   string
-		extract client.IndexerFunc
-	}{
+	for _, i := range indexes() {
+		if err := refs.Register(ctx, idx, i.obj, i.field, i.extract); err != nil {
+			return fmt.Errorf("index %T by %s: %w", i.obj, i.field, err)
+		}
+	}
+	return nil
+}
+
+type index struct {
+	obj     client.Object
+	field   string
+	extract client.IndexerFunc
+}
+
+func indexes() []index {
+	return []index{
 		{&b24v1.Portal{}, refs.IndexApplication, func(o client.Object) []string { return []string{rules.ApplicationKey(o.(*b24v1.Portal))} }},
 		{&b24v1.ChatBot{}, refs.IndexPortalRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.PortalRef.Name} }},
 		{&b24v1.ChatBot{}, refs.IndexBotCode, func(o client.Object) []string { return []string{o.(*b24v1.ChatBot).Spec.Code} }},
@@ -34,12 +45,7 @@ func Indexes(ctx context.Context, idx client.FieldIndexer) error {
 			return nil
 		}},
 		{&b24v1.Chat{}, refs.IndexChatEntity, func(o client.Object) []string { return []string{chatEntityKey(o.(*b24v1.Chat))} }},
-	} {
-		if err := refs.Register(ctx, idx, i.obj, i.field, i.extract); err != nil {
-			return fmt.Errorf("index %T by %s: %w", i.obj, i.field, err)
-		}
 	}
-	return nil
 }
 
 func chatEntityKey(c *b24v1.Chat) string {
@@ -187,6 +193,13 @@ func (inv *inventory) botsOf(application string, except types.NamespacedName) []
 	}
 	add(inv.listBots(func(b *b24v1.ChatBot) bool { return b.Status.BotID != 0 && b.Status.ApplicationKey == application },
 		client.MatchingFields{refs.IndexRegisteredApplication: application}))
+	// Every bot admitted here and not cached yet, whichever Portal it names: that Portal may
+	// not be cached yet either (a Portal and its bots applied together).
+	pending := make([]*b24v1.ChatBot, 0, len(inv.pending))
+	for _, b := range inv.pending {
+		pending = append(pending, b)
+	}
+	add(pending)
 	return rules.LimitHolders(application, candidates, inv.portalOf)
 }
 
