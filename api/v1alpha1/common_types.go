@@ -51,10 +51,14 @@ const (
 	ReasonCodeTaken          = "CodeTaken"
 	ReasonRateLimited        = "RateLimited"
 	ReasonRemoteError        = "RemoteError"
-	ReasonOutcomeUnknown     = "OutcomeUnknown"
-	ReasonDeleting           = "Deleting"
-	ReasonSuspended          = "Suspended"
-	ReasonPaused             = "Paused"
+	// ReasonPortalUnreachable: the portal did not answer several requests in a row (timeouts,
+	// refused connections); the operator holds calls to that portal back and tries again with a
+	// growing pause. Other portals are not affected.
+	ReasonPortalUnreachable = "PortalUnreachable"
+	ReasonOutcomeUnknown    = "OutcomeUnknown"
+	ReasonDeleting          = "Deleting"
+	ReasonSuspended         = "Suspended"
+	ReasonPaused            = "Paused"
 )
 
 // Reasons of the Synced condition.

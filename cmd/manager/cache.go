@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,6 +63,17 @@ func leaderElectionID(shard labels.Selector) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(shard.String()))
 	return fmt.Sprintf("b24-operator-%08x.b24ops.io", h.Sum32())
+}
+
+// electionOptions sets the manager's leader election: one Lease per instance (per shard),
+// and a stopping leader stops its controllers and then releases the Lease at once
+// (LeaderElectionReleaseOnCancel), so during a rolling upgrade the new pod takes over as soon
+// as the old one is done, and the two never reconcile at the same time.
+func electionOptions(o *ctrl.Options, enabled bool, namespace string, shard labels.Selector) {
+	o.LeaderElection = enabled
+	o.LeaderElectionID = leaderElectionID(shard)
+	o.LeaderElectionNamespace = namespace
+	o.LeaderElectionReleaseOnCancel = true
 }
 
 // clientOptions configures the manager's client. Secret and ConfigMap contents are read live,

@@ -68,7 +68,7 @@ func main() {
 		maxConcurrent, webhookPort                                     int
 		leaderElectionNamespace, webhookServiceName, webhookConfigName string
 		certMode, defaultDeletionPolicy                                string
-		syncPeriod                                                     time.Duration
+		syncPeriod, reconcileTimeout                                   time.Duration
 		kubeAPIQPS                                                     float64
 		kubeAPIBurst                                                   int
 		watchSelector                                                  string
@@ -89,6 +89,7 @@ func main() {
 	flag.StringVar(&webhookServiceName, "webhook-service-name", envDefault("WEBHOOK_SERVICE_NAME", "b24-operator-webhook"), "Service name of the webhook (for self-managed certificates).")
 	flag.StringVar(&webhookConfigName, "webhook-config-name", envDefault("WEBHOOK_CONFIG_NAME", "b24-operator"), "ValidatingWebhookConfiguration to inject the CA into (self mode).")
 	flag.DurationVar(&syncPeriod, "sync-period", 10*time.Hour, "Informer resync period.")
+	flag.DurationVar(&reconcileTimeout, "reconcile-timeout", controller.DefaultReconcileTimeout, "Deadline of one reconcile: a portal or Metabot endpoint that does not answer holds a worker at most this long.")
 	var egress outboundFlags
 	egress.bind(flag.CommandLine)
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
@@ -134,18 +135,16 @@ func main() {
 
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Client:                        clientOptions(),
-		Metrics:                       metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
-		HealthProbeBindAddress:        probeAddr,
-		WebhookServer:                 webhookServer,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              leaderElectionID(shard),
-		LeaderElectionNamespace:       leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	mgrOpts := ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Client:                 clientOptions(),
+		Metrics:                metricsServerOptions(metricsAddr, secureMetrics, disableHTTP2),
+		HealthProbeBindAddress: probeAddr,
+		WebhookServer:          webhookServer,
+	}
+	electionOptions(&mgrOpts, leaderElect, leaderElectionNamespace, shard)
+	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
 	if err != nil {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
@@ -156,7 +155,7 @@ func main() {
 		log.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, AllowUnlabelledSecrets: !requireSecretLabel, DefaultDeletionPolicy: policy,
+	if err := controller.Setup(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrent, ReconcileTimeout: reconcileTimeout, AllowUnlabelledSecrets: !requireSecretLabel, DefaultDeletionPolicy: policy,
 		BitrixOptions: bitrixOpts, MetabotOptions: metabotOpts}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
@@ -165,6 +164,7 @@ func main() {
 		if err := setupWebhooks(mgr, webhookSettings{
 			certMode: certMode, certDir: webhookCertDir, serviceName: webhookServiceName,
 			configName: webhookConfigName, namespace: envDefault("POD_NAMESPACE", "b24-operator-system"),
+			shard: shard, cache: cacheOpts,
 		}); err != nil {
 			log.Error(err, "unable to set up webhooks")
 			os.Exit(1)

@@ -34,7 +34,9 @@ type Client struct {
 	baseBackoff    time.Duration
 	maxBackoff     time.Duration
 	requestTimeout time.Duration
+	callTimeout    time.Duration
 	defaultPause   time.Duration
+	circuit        *Circuit
 	secrets        *redactor
 	// maxResponseBytes caps one answer; budget bounds the answer bytes of all clients at once.
 	maxResponseBytes int64
@@ -53,6 +55,8 @@ func New(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	// One request may always use its whole timeout.
+	cfg.callTimeout = max(cfg.callTimeout, cfg.requestTimeout)
 	if (cfg.webhook == nil) == (cfg.oauth == nil) {
 		return nil, errors.New("bitrix24: exactly one of WithWebhook and WithOAuth is required")
 	}
@@ -61,7 +65,9 @@ func New(opts ...Option) (*Client, error) {
 		baseBackoff:    cfg.baseBackoff,
 		maxBackoff:     cfg.maxBackoff,
 		requestTimeout: cfg.requestTimeout,
+		callTimeout:    cfg.callTimeout,
 		defaultPause:   cfg.defaultPause,
+		circuit:        cfg.circuit,
 		secrets:        &redactor{},
 		paused:         map[string]time.Time{},
 
@@ -241,10 +247,17 @@ const (
 
 // call runs one REST method and returns its `result`. It waits on the limiter before every
 // request, retries where safe, refreshes an expired OAuth token once, follows one redirect, and
-// pauses a method that hit its operating-time limit.
+// pauses a method that hit its operating-time limit. The whole call, its retries and limiter
+// waits included, ends within the call timeout (WithCallTimeout); a host whose circuit is open
+// (WithCircuit) is not called at all.
 func (c *Client) call(ctx context.Context, method string, p params, s safety) (json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(method, err)
+	}
+	if c.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
+		defer cancel()
 	}
 	if err := c.checkPaused(method); err != nil {
 		return nil, err
@@ -272,6 +285,10 @@ func (c *Client) call(ctx context.Context, method string, p params, s safety) (j
 			var e *Error
 			if !errors.As(err, &e) { // context cancelled or limiter wait impossible
 				return nil, err
+			}
+			if e.Is(ErrPortalUnreachable) {
+				// The circuit is open: nothing was sent, and repeating now cannot help.
+				return nil, e
 			}
 			c.countRequest(method, e)
 			// A failed dial never reached Bitrix: repeating is safe for every call. An answer
@@ -380,10 +397,16 @@ func (c *Client) encodeBody(method string, p params, token string) ([]byte, erro
 // the redirect location, or an *Error for a transport failure (its URL stripped) or an
 // unacceptable answer (too large, a redirect to another host), or a context error.
 func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (answer, error) {
+	done, wait, ok := c.circuit.allow()
+	if !ok {
+		return answer{}, &Error{Code: codeUnreachable, Method: method, RetryAfter: wait,
+			Description: "the portal did not answer several requests in a row; calls to it are held back, then tried again"}
+	}
 	start := time.Now()
 	err := c.limiter.Wait(ctx)
 	limiterWaitSeconds.WithLabelValues(c.portal).Observe(time.Since(start).Seconds())
 	if err != nil {
+		done(neutral)
 		if ctx.Err() != nil {
 			return answer{}, ctxError(method, ctx.Err())
 		}
@@ -394,17 +417,37 @@ func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (ans
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint(method), bytes.NewReader(body))
 	if err != nil {
+		done(neutral)
 		return answer{}, &Error{Code: codeNetwork, Method: method, Description: "cannot build the request"}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "b24-operator")
+	sent := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
+			// The caller's deadline passed while the portal kept silent: that says as much
+			// about the host as a request timeout, unless there was hardly any time left.
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(sent) >= time.Second {
+				done(unreachable)
+			} else {
+				done(neutral)
+			}
 			return answer{}, ctxError(method, ctx.Err())
 		}
-		return answer{}, c.networkError(method, err)
+		e := c.networkError(method, err)
+		if e.Code == codeEgressRefused {
+			done(neutral) // refused by the operator's own policy, never sent
+		} else {
+			done(unreachable)
+		}
+		return answer{}, e
+	}
+	if resp.StatusCode == http.StatusGatewayTimeout {
+		done(unreachable) // a proxy in front of the portal waited for it in vain
+	} else {
+		done(answered)
 	}
 	// The body is closed unread beyond what was decoded: draining a hostile answer would cost
 	// as much as reading it, and the connection is cheap to replace.

@@ -109,6 +109,7 @@ var (
 	ErrNetwork               = sentinel(codeNetwork)                      // transport failure, no response
 	ErrInvalidResponse       = sentinel(codeInvalidResponse)              // a 2xx body that is not a Bitrix answer
 	ErrNotExecuted           = sentinel(codeNotExecuted)                  // a batch command skipped after halt
+	ErrPortalUnreachable     = sentinel(codeUnreachable)                  // the host's circuit is open: not sent
 
 	// Bots.
 	ErrBotNotFound              = sentinel("BOT_ID_ERROR") // the bot is gone (or never existed)
@@ -145,6 +146,7 @@ const (
 	codeInvalidResponse = "INVALID_RESPONSE"
 	codeNotExecuted     = "NOT_EXECUTED"
 	codeTooManyRedirect = "REDIRECT_ERROR"
+	codeUnreachable     = "PORTAL_UNREACHABLE"
 )
 
 // errClass is what the operator needs to know about an error code. It is decided here, once;
@@ -166,6 +168,7 @@ var classes = map[string]errClass{
 	codeNetwork:             {retryable: true},
 	codeInvalidResponse:     {retryable: true},
 	codeNotExecuted:         {retryable: true},
+	codeUnreachable:         {retryable: true, reason: errclass.PortalUnreachable},
 
 	// The client already refreshed once and retried; another expired_token is odd but a
 	// later attempt (with a fresh refresh) can succeed.
@@ -224,6 +227,10 @@ func (e *Error) Class() errclass.Class {
 		Summary: "Bitrix24 answered " + e.Code}
 	if e.Description != "" {
 		out.Summary += ": " + e.Description
+	}
+	if e.Is(ErrPortalUnreachable) {
+		out.Summary = "the portal did not answer several requests in a row (timeouts or refused connections)"
+		out.Hint = "calls to it are held back and tried again with a growing pause; other portals are not affected"
 	}
 	if out.Reason == "" {
 		out.Reason = errclass.RemoteError

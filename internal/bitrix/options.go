@@ -28,7 +28,9 @@ type config struct {
 	baseBackoff    time.Duration
 	maxBackoff     time.Duration
 	requestTimeout time.Duration
+	callTimeout    time.Duration
 	defaultPause   time.Duration
+	circuit        *Circuit
 
 	maxResponseBytes int64
 	budget           *outbound.Budget
@@ -63,6 +65,9 @@ func defaultConfig() config {
 		maxBackoff:  10 * time.Second,
 		// Bitrix stops a request after 60 s; leave room for the network on top.
 		requestTimeout: 75 * time.Second,
+		// A whole call, retries and limiter waits included: one request that runs into the
+		// portal's own 60 s limit, plus room for a quick retry; never minutes of one worker.
+		callTimeout: DefaultCallTimeout,
 		// When a 429 OPERATION_TIME_LIMIT carries no operating_reset_at, pause the method this
 		// long (the accounting window is 10 minutes).
 		defaultPause: time.Minute,
@@ -181,14 +186,44 @@ func WithRetries(maxRetries int, base, max time.Duration) Option {
 	}
 }
 
-// WithRequestTimeout bounds one HTTP request (not the whole call with its retries, which the
-// caller's context bounds). Defaults to 75s: Bitrix stops a request after 60s.
+// WithRequestTimeout bounds one HTTP request (WithCallTimeout bounds the whole call with its
+// retries). Defaults to 75s: Bitrix stops a request after 60s.
 func WithRequestTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return errors.New("bitrix24: WithRequestTimeout needs a positive duration")
 		}
 		c.requestTimeout = d
+		return nil
+	}
+}
+
+// DefaultCallTimeout bounds one call with its retries (WithCallTimeout).
+const DefaultCallTimeout = 90 * time.Second
+
+// WithCallTimeout bounds one call as a whole: every attempt, the backoff between them and the
+// waits on the rate limiter. Default DefaultCallTimeout; the caller's context may end it
+// sooner. Without it a portal that never answers would hold the caller for a request timeout
+// per attempt (five attempts of 75 s).
+func WithCallTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("bitrix24: WithCallTimeout needs a positive duration")
+		}
+		c.callTimeout = d
+		return nil
+	}
+}
+
+// WithCircuit makes the client hold calls back while the host's circuit is open (see
+// Circuit): they fail at once with ErrPortalUnreachable, without a request. Share one Circuit
+// per portal host between all clients of that host.
+func WithCircuit(cb *Circuit) Option {
+	return func(c *config) error {
+		if cb == nil {
+			return errors.New("bitrix24: WithCircuit(nil)")
+		}
+		c.circuit = cb
 		return nil
 	}
 }

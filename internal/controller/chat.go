@@ -65,7 +65,7 @@ func (s *setup) chat() error {
 // sameEntity lists the other Chats with ch's entity, in every namespace.
 func sameEntity(ctx context.Context, c client.Client, ch *b24v1.Chat) []reconcile.Request {
 	var list b24v1.ChatList
-	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: chatEntityKey(ch)}); err != nil {
+	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: rules.ChatEntityKey(ch)}); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request

@@ -122,12 +122,6 @@ func heldElsewhere(ctx context.Context, c client.Client, b *b24v1.ChatBot, porta
 	return rules.CodeHolder(b, rules.HostOfApplication(app), same.bots, same.portalOf) != nil, nil
 }
 
-// chatEntityKey is the value of refs.IndexChatEntity for a Chat.
-func chatEntityKey(ch *b24v1.Chat) string {
-	t, id := rules.ChatEntity(ch)
-	return t + "\x00" + id
-}
-
 // chatHoldsBefore orders the Chats competing for one entity on a portal: one that has a remote
 // chat goes first, then creation time, namespace and name.
 func chatHoldsBefore(a, b *b24v1.Chat) bool {
@@ -150,7 +144,7 @@ func chatHoldsBefore(a, b *b24v1.Chat) bool {
 // (another namespace's, say) would manage, hand over and leave one remote chat.
 func chatEntityHolder(ctx context.Context, c client.Client, ch *b24v1.Chat, host string) (holder *b24v1.Chat, sameChat bool, err error) {
 	var list b24v1.ChatList
-	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: chatEntityKey(ch)}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.List(ctx, &list, client.MatchingFields{refs.IndexChatEntity: rules.ChatEntityKey(ch)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, false, managed.Retryable(b24v1.ReasonRemoteError, "list Chats: %v", err)
 	}
 	for i := range list.Items {

@@ -45,10 +45,13 @@ type Portals struct {
 	HTTPTimeout time.Duration
 	// Options go to every client, before the Portal's own.
 	Options []bitrix.Option
+	// Circuit configures the per-host circuit breakers (zero: the bitrix defaults).
+	Circuit bitrix.CircuitConfig
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*portalClient
 	limiters limiterSet
+	circuits map[string]*bitrix.Circuit
 	lists    map[types.NamespacedName]*botListEntry
 }
 
@@ -122,6 +125,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	host := rules.PortalHost(portal.Spec.URL)
 	opts := append(slices.Clip(p.Options),
 		bitrix.WithLimiter(p.limiterFor(portal)),
+		bitrix.WithCircuit(p.circuitOf(host)),
 		bitrix.WithPortalLabel(host),
 	)
 	if p.HTTPTimeout > 0 {
@@ -159,6 +163,20 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 	pc.client = c
 	p.clients[key] = pc
 	return c, nil
+}
+
+// circuitOf is the circuit breaker of a portal host, shared by every client of the host (a
+// host that does not answer does not answer any application). Called with p.mu held.
+func (p *Portals) circuitOf(host string) *bitrix.Circuit {
+	if p.circuits == nil {
+		p.circuits = map[string]*bitrix.Circuit{}
+	}
+	c, ok := p.circuits[host]
+	if !ok {
+		c = bitrix.NewCircuit(p.Circuit)
+		p.circuits[host] = c
+	}
+	return c
 }
 
 // Forget drops a Portal's client.

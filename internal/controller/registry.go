@@ -9,6 +9,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/managed"
 	"github.com/b24ops/b24-operator/internal/refs"
+	"github.com/b24ops/b24-operator/internal/rules"
 )
 
 // Kind is one kind's entry in the registry: everything the manager wires for it.
@@ -48,7 +49,7 @@ func Kinds() []Kind {
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
 			Indexes: []Index{
 				{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }},
-				{refs.IndexChatEntity, func(o client.Object) []string { return []string{chatEntityKey(o.(*b24v1.Chat))} }},
+				{refs.IndexChatEntity, func(o client.Object) []string { return []string{rules.ChatEntityKey(o.(*b24v1.Chat))} }},
 			}},
 		{Name: "Metabot", Object: &b24v1.Metabot{}, Webhook: true, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
@@ -66,7 +67,7 @@ func setupIndexes(mgr ctrl.Manager) error {
 			{refs.IndexConfigMaps, refs.ConfigMaps},
 		}, k.Indexes...)
 		for _, i := range all {
-			if err := idx.IndexField(ctx, k.Object, i.Field, i.Extract); err != nil {
+			if err := refs.Register(ctx, idx, k.Object, i.Field, i.Extract); err != nil {
 				return err
 			}
 		}

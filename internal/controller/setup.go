@@ -45,6 +45,11 @@ type Options struct {
 	// one place it is declared: bitrix (75 s: Bitrix24 stops a request at 60 s) and metabot
 	// (metabot.DefaultTimeout).
 	HTTPTimeout time.Duration
+	// ReconcileTimeout is the deadline of one reconcile's work (DefaultReconcileTimeout when
+	// zero): an endpoint that does not answer holds a worker at most this long.
+	ReconcileTimeout time.Duration
+	// Circuit configures the per-portal-host circuit breakers (zero: the bitrix defaults).
+	Circuit bitrix.CircuitConfig
 	// Clock drives ScheduledJob timing; nil means the real clock.
 	Clock Clock
 	// BaseBackoff and MaxBackoff bound the per-object exponential backoff of retries.
@@ -64,6 +69,10 @@ type Options struct {
 	BitrixOptions  []bitrix.Option
 	MetabotOptions []metabot.Option
 }
+
+// DefaultReconcileTimeout is the deadline of one reconcile: a whole Bitrix24 call (90 s at
+// most, retries included) plus the cluster reads and writes around it.
+const DefaultReconcileTimeout = 2 * time.Minute
 
 // Clock tells the time. Tests inject a fake one to drive cron ticks without sleeping.
 type Clock interface {
@@ -99,12 +108,15 @@ func SetupWithShared(mgr ctrl.Manager, opts Options) (*Shared, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
+	if opts.ReconcileTimeout <= 0 {
+		opts.ReconcileTimeout = DefaultReconcileTimeout
+	}
 	if err := setupIndexes(mgr); err != nil {
 		return nil, err
 	}
 	// Every credential is read through creds, which refuses unlabelled Secrets.
 	creds := credentialReader{Reader: mgr.GetAPIReader(), requireLabel: !opts.AllowUnlabelledSecrets}
-	shared := &Shared{Portals: &Portals{Reader: creds, Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout, Options: opts.BitrixOptions}}
+	shared := &Shared{Portals: &Portals{Reader: creds, Writer: mgr.GetClient(), HTTPTimeout: opts.HTTPTimeout, Options: opts.BitrixOptions, Circuit: opts.Circuit}}
 	s := &setup{mgr: mgr, opts: opts, shared: shared, content: newContentReader(creds, mgr.GetCache()),
 		// The Metabot and ScheduledJob controllers share one client per Metabot object.
 		metabots: &Metabots{Reader: creds, HTTPTimeout: opts.HTTPTimeout, Options: opts.MetabotOptions}}
@@ -131,6 +143,7 @@ func newReconciler[T managed.Object](s *setup, kind string, newObj func() T, a m
 	return &managed.Reconciler[T]{
 		Client: s.mgr.GetClient(), Live: s.mgr.GetAPIReader(), Recorder: s.mgr.GetEventRecorder("b24-operator"),
 		Kind: kind, New: newObj, Adapter: a, DefaultDeletionPolicy: s.opts.DefaultDeletionPolicy,
+		Timeout: s.opts.ReconcileTimeout,
 	}
 }
 

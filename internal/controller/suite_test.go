@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -68,6 +69,9 @@ type managerOpts struct {
 	opts      controller.Options
 	newClient func(c client.Client) client.Client
 	logs      *logBuffer
+	// shard, when set, limits the manager to the b24ops.io objects it selects, as
+	// --watch-label-selector does.
+	shard labels.Selector
 }
 
 // startManager runs the operator's controllers against the shared API server until the test
@@ -87,6 +91,11 @@ func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop
 		}
 	}
 	opts.Cache.ByObject = controller.CacheByObject(!mo.opts.AllowUnlabelledSecrets)
+	if mo.shard != nil {
+		for _, k := range controller.Kinds() {
+			opts.Cache.ByObject[k.Object] = cache.ByObject{Label: mo.shard}
+		}
+	}
 	mgr, err := ctrl.NewManager(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)

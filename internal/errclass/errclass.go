@@ -50,6 +50,9 @@ const (
 	InvalidSpec      Reason = "InvalidSpec"
 	BotLimitExceeded Reason = "BotLimitExceeded"
 	OutcomeUnknown   Reason = "OutcomeUnknown"
+	// PortalUnreachable: the portal's host did not answer several requests in a row and the
+	// client holds calls to it back for a while (its circuit is open).
+	PortalUnreachable Reason = "PortalUnreachable"
 )
 
 // Class is what a client says about one failure.

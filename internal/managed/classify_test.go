@@ -67,6 +67,7 @@ func TestReasonsMatchTheAPI(t *testing.T) {
 		errclass.RemoteError: b24v1.ReasonRemoteError, errclass.RateLimited: b24v1.ReasonRateLimited,
 		errclass.AuthFailed: b24v1.ReasonAuthFailed, errclass.InvalidSpec: b24v1.ReasonInvalidSpec,
 		errclass.BotLimitExceeded: b24v1.ReasonBotLimitExceeded, errclass.OutcomeUnknown: b24v1.ReasonOutcomeUnknown,
+		errclass.PortalUnreachable: b24v1.ReasonPortalUnreachable,
 	} {
 		if string(got) != want {
 			t.Errorf("errclass %q != api %q", got, want)

@@ -64,6 +64,19 @@ type Reconciler[T Object] struct {
 	// DefaultDeletionPolicy applies to objects that set no deletion policy, in namespaces
 	// without the b24ops.io/default-deletion-policy annotation; empty means Delete.
 	DefaultDeletionPolicy b24v1.DeletionPolicy
+	// Timeout is the deadline of the work of one reconcile (dependencies, remote calls); zero
+	// means none. The outcome is written after it, on the worker's own context, so a
+	// reconcile that ran out of time still says so in Ready. A remote endpoint that does not
+	// answer then holds a worker for at most this long, and the other objects get their turn.
+	Timeout time.Duration
+}
+
+// deadline bounds the work of one reconcile (Timeout).
+func (r *Reconciler[T]) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.Timeout)
 }
 
 // Reconcile implements reconcile.Reconciler: read the object, put the finalizer on first,
@@ -99,7 +112,9 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	}
 
 	orig := obj.DeepCopyObject().(T)
-	res, err := r.reconcileNormal(ctx, &orig, &obj)
+	wctx, cancel := r.deadline(ctx)
+	res, err := r.reconcileNormal(wctx, &orig, &obj)
+	cancel()
 	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
 	// status.lastHandledReconcileAt learns the reconcile ran even when it failed; and only in
 	// the last write, so a record-before-act write does not acknowledge an action not yet taken.
@@ -195,7 +210,9 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.R
 	case r.Adapter.Orphan(obj) || policy == b24v1.DeletionPolicyOrphan:
 		r.normal(obj, EventOrphaned, r.Kind+" left in place remotely (deletionPolicy Orphan)")
 	default:
-		done, err := r.deleteExternal(ctx, obj)
+		wctx, cancel := r.deadline(ctx)
+		done, err := r.deleteExternal(wctx, obj)
+		cancel()
 		if err != nil {
 			e := Classify("delete", err)
 			setDeleting(obj, e.Reason, e.Message)

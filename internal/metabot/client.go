@@ -31,6 +31,9 @@ const (
 	DefaultAPIPath = "/api/v1"
 	// DefaultTimeout bounds one Schedule call, from sending to the end of the response.
 	DefaultTimeout = 30 * time.Second
+	// DefaultMaxWait bounds the wait for the rate limiter before a Schedule call: with
+	// DefaultTimeout, one call takes at most 90 s.
+	DefaultMaxWait = 60 * time.Second
 
 	// DefaultMaxResponseBytes caps how much of a response is read and kept: Metabot's answers
 	// are small, and only the status decides the outcome.
@@ -73,6 +76,7 @@ type Client struct {
 	http     *http.Client
 	limiter  *rate.Limiter
 	timeout  time.Duration
+	maxWait  time.Duration
 	label    string
 	maxBody  int64
 }
@@ -86,6 +90,7 @@ type options struct {
 	httpClient *http.Client
 	limiter    *rate.Limiter
 	timeout    time.Duration
+	maxWait    time.Duration
 	label      string
 	maxBody    int64
 	policy     *outbound.Policy
@@ -115,8 +120,13 @@ func WithRateLimit(rps float64, burst int) Option {
 
 // WithTimeout bounds one call from sending to the end of the response (default
 // DefaultTimeout; 0 leaves only the caller's context). Time spent waiting for the rate
-// limiter is not counted: the caller's context bounds that.
+// limiter is not counted: WithMaxWait bounds that.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithMaxWait bounds the wait for the rate limiter (default DefaultMaxWait; 0 leaves only the
+// caller's context). A call that would wait longer is not sent (a Definite error, safe to
+// repeat), so one call never holds its caller for longer than WithMaxWait plus WithTimeout.
+func WithMaxWait(d time.Duration) Option { return func(o *options) { o.maxWait = d } }
 
 // WithLabel sets the metabot label of the metrics, e.g. "namespace/name" of the Metabot
 // object. It defaults to the bot id.
@@ -125,7 +135,7 @@ func WithLabel(label string) Option { return func(o *options) { o.label = label 
 // New returns a client for bot botID at baseURL ("" means DefaultBaseURL) using token, the
 // Bearer token of an API user of the bot.
 func New(baseURL string, botID int64, token string, opts ...Option) (*Client, error) {
-	o := options{apiPath: DefaultAPIPath, timeout: DefaultTimeout, label: strconv.FormatInt(botID, 10), maxBody: DefaultMaxResponseBytes}
+	o := options{apiPath: DefaultAPIPath, timeout: DefaultTimeout, maxWait: DefaultMaxWait, label: strconv.FormatInt(botID, 10), maxBody: DefaultMaxResponseBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -141,7 +151,7 @@ func New(baseURL string, botID int64, token string, opts ...Option) (*Client, er
 	if err := o.policy.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if o.timeout < 0 {
+	if o.timeout < 0 || o.maxWait < 0 {
 		return nil, fmt.Errorf("%w: negative timeout", ErrConfig)
 	}
 	endpoint, err := endpointURL(baseURL, o.apiPath, botID)
@@ -165,6 +175,7 @@ func New(baseURL string, botID int64, token string, opts ...Option) (*Client, er
 		http:     hc,
 		limiter:  o.limiter,
 		timeout:  o.timeout,
+		maxWait:  o.maxWait,
 		label:    o.label,
 		maxBody:  o.maxBody,
 	}, nil
@@ -326,6 +337,11 @@ func (c *Client) Schedule(ctx context.Context, job Job) (Result, error) {
 func (c *Client) wait(ctx context.Context) error {
 	if c.limiter == nil {
 		return nil
+	}
+	if c.maxWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.maxWait)
+		defer cancel()
 	}
 	start := time.Now()
 	err := c.limiter.Wait(ctx)

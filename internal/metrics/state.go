@@ -28,7 +28,7 @@ var knownReasons = map[string]bool{
 	b24v1.ReasonInvalidSpec: true, b24v1.ReasonAuthFailed: true, b24v1.ReasonMissingScope: true,
 	b24v1.ReasonInstallNotFinished: true, b24v1.ReasonBotLimitExceeded: true, b24v1.ReasonCodeTaken: true,
 	b24v1.ReasonRateLimited: true, b24v1.ReasonRemoteError: true, b24v1.ReasonOutcomeUnknown: true,
-	b24v1.ReasonDeleting: true, b24v1.ReasonSuspended: true,
+	b24v1.ReasonDeleting: true, b24v1.ReasonSuspended: true, b24v1.ReasonPortalUnreachable: true,
 }
 
 // Kind is one kind the state collector lists.

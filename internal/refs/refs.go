@@ -5,6 +5,10 @@
 package refs
 
 import (
+	"context"
+	"reflect"
+	"sync"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,16 +39,57 @@ func IsCredentials(obj metav1.Object) bool {
 	return obj.GetLabels()[CredentialsLabel] == CredentialsLabelValue
 }
 
-// Field index names, registered by the controllers on the manager's cache.
+// Field index names, registered by the controllers and the webhook on the manager's cache
+// (with Register, so that the one of them that comes second does not fail).
 const (
-	IndexPortalRef  = "spec.portalRef.name"
-	IndexCode       = "spec.code"
+	IndexPortalRef = "spec.portalRef.name"
+	IndexCode      = "spec.code"
+	// IndexChatEntity indexes Chats by entity type and id (rules.ChatEntityKey).
 	IndexChatEntity = "spec.entity"
 	IndexBotRef     = "spec.botRef.name"
 	IndexMetabotRef = "spec.metabotRef.name"
 	IndexSecrets    = "refs.secrets"
 	IndexConfigMaps = "refs.configMaps"
+
+	// Indexes of admission (internal/webhook): the cross-object rules find the few objects
+	// they compare with through them instead of listing every object of a kind.
+
+	// IndexApplication indexes Portals by application key (host/clientId).
+	IndexApplication = "b24ops.io/application"
+	// IndexBotID indexes ChatBots by the remote bot ids they adopt (spec.adopt.id) or manage
+	// (status.botId).
+	IndexBotID = "b24ops.io/botID"
+	// IndexChatID indexes Chats by the remote chat ids they adopt (spec.adopt.id) or manage
+	// (status.chatId).
+	IndexChatID = "b24ops.io/chatID"
+	// IndexRegisteredApplication indexes registered ChatBots (status.botId set) by the
+	// application key recorded in status.
+	IndexRegisteredApplication = "status.applicationKey"
 )
+
+// registered remembers the indexes registered on each indexer (a manager's cache).
+var registered sync.Map
+
+type registration struct {
+	indexer client.FieldIndexer
+	kind    reflect.Type
+	field   string
+}
+
+// Register registers a field index on an indexer once: a second registration of the same
+// field on the same kind and indexer is skipped (the first one's extract function stays; the
+// callers share the index by its name, so they must mean the same by it).
+func Register(ctx context.Context, idx client.FieldIndexer, obj client.Object, field string, extract client.IndexerFunc) error {
+	key := registration{indexer: idx, kind: reflect.TypeOf(obj), field: field}
+	if _, loaded := registered.LoadOrStore(key, true); loaded {
+		return nil
+	}
+	if err := idx.IndexField(ctx, obj, field, extract); err != nil {
+		registered.Delete(key)
+		return err
+	}
+	return nil
+}
 
 // Secrets lists the Secrets an object reads.
 func Secrets(obj client.Object) []string {

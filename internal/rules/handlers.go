@@ -33,6 +33,12 @@ func ResolvedHandlers(b *b24v1.ChatBot) Handlers {
 func (h Handlers) Required() [3]string { return [3]string{h.MessageAdd, h.WelcomeMessage, h.BotDelete} }
 
 // ChatEntity is the chat's entity, defaulting to B24OPS and <namespace>/<name>.
+// ChatEntityKey is a Chat's entity as one string ("type/id"), the value of its field index.
+func ChatEntityKey(c *b24v1.Chat) string {
+	t, id := ChatEntity(c)
+	return t + "/" + id
+}
+
 func ChatEntity(c *b24v1.Chat) (entityType, entityID string) {
 	if c.Spec.Entity != nil {
 		return c.Spec.Entity.Type, c.Spec.Entity.ID

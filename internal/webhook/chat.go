@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/refs"
 	"github.com/b24ops/b24-operator/internal/rules"
 )
 
@@ -23,7 +26,8 @@ type ChatValidator struct {
 	reader client.Reader
 }
 
-// NewChatValidator reads ChatBots, Portals and Chats through r, which must not be a cache.
+// NewChatValidator reads ChatBots, Portals and Chats through r, the manager's cache with the
+// field indexes of Indexes.
 func NewChatValidator(r client.Reader) *ChatValidator { return &ChatValidator{reader: r} }
 
 var _ admission.Validator[*b24v1.Chat] = &ChatValidator{}
@@ -58,10 +62,35 @@ func (v *ChatValidator) validate(ctx context.Context, chat *b24v1.Chat) (admissi
 		// The ChatBot or its Portal does not exist yet: the controller waits for them.
 		return nil, nil
 	}
+	// Only the Chats with the same entity, from the index; in the order the API server would
+	// list them, so that the Chat a refusal names does not depend on the cache.
 	var chats b24v1.ChatList
-	if err := v.reader.List(ctx, &chats); err != nil {
+	if err := v.reader.List(ctx, &chats, client.MatchingFields{refs.IndexChatEntity: rules.ChatEntityKey(chat)}); err != nil {
 		return nil, readError(fmt.Errorf("list Chats: %w", err))
 	}
+	if id := chatAdoptID(chat); id != 0 {
+		// And the Chats that adopt or manage the remote chat spec.adopt.id names.
+		var same b24v1.ChatList
+		if err := v.reader.List(ctx, &same, client.MatchingFields{refs.IndexChatID: strconv.FormatInt(id, 10)}); err != nil {
+			return nil, readError(fmt.Errorf("list Chats: %w", err))
+		}
+		seen := map[types.NamespacedName]bool{}
+		for i := range chats.Items {
+			seen[client.ObjectKeyFromObject(&chats.Items[i])] = true
+		}
+		for _, o := range same.Items {
+			if !seen[client.ObjectKeyFromObject(&o)] {
+				chats.Items = append(chats.Items, o)
+			}
+		}
+	}
+	sort.Slice(chats.Items, func(i, j int) bool {
+		a, b := &chats.Items[i], &chats.Items[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
 	entityType, entityID := rules.ChatEntity(chat)
 	for i := range chats.Items {
 		o := &chats.Items[i]

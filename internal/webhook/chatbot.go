@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,14 +28,20 @@ const pendingTTL = 30 * time.Second
 // handler set of an application, and codes unique on a portal.
 type ChatBotValidator struct {
 	reader client.Reader
+	live   client.Reader
 	now    func() time.Time
 
-	// mu serializes ChatBot admissions in this replica, and pending remembers the bots it
-	// admitted until the API server lists them: without both, concurrent creates would each
-	// read the same count and all pass. Replicas do not share this, so creates spread over
-	// replicas can still race past the limit; the ChatBot controller is the final authority
-	// (it registers only the first maxBots in creation order).
-	mu      sync.Mutex
+	// hosts serializes the ChatBot admissions of one portal host in this replica, and
+	// pending remembers the bots it admitted until the cache holds them: without both,
+	// concurrent creates would each read the same count and all pass. Every rule a ChatBot
+	// admission checks is about one host (the bot limit and the handlers of an application
+	// on it, codes unique on it), so admissions on different hosts run in parallel. Replicas
+	// do not share this, so creates spread over replicas can still race past the limit; the
+	// ChatBot controller is the final authority (it registers only the first maxBots in
+	// creation order).
+	hosts keyedMutex
+
+	mu      sync.Mutex // guards pending
 	pending map[types.NamespacedName]pendingBot
 }
 
@@ -43,9 +50,11 @@ type pendingBot struct {
 	until time.Time
 }
 
-// NewChatBotValidator reads Portals and ChatBots through r, which must not be a cache.
-func NewChatBotValidator(r client.Reader) *ChatBotValidator {
-	return &ChatBotValidator{reader: r, now: time.Now, pending: map[types.NamespacedName]pendingBot{}}
+// NewChatBotValidator reads Portals and ChatBots through r, the manager's cache with the field
+// indexes of Indexes, and a Portal the cache does not hold yet through live (the API reader;
+// may be nil).
+func NewChatBotValidator(r, live client.Reader) *ChatBotValidator {
+	return &ChatBotValidator{reader: r, live: live, now: time.Now, pending: map[types.NamespacedName]pendingBot{}}
 }
 
 var _ admission.Validator[*b24v1.ChatBot] = &ChatBotValidator{}
@@ -53,19 +62,19 @@ var _ admission.Validator[*b24v1.ChatBot] = &ChatBotValidator{}
 // ValidateCreate refuses a ChatBot over its application's bot limit, with a code already used
 // on its portal, or with event handlers other than its application's.
 func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBot) (admission.Warnings, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	inv, err := v.inventory(ctx)
+	portal, err := v.portal(ctx, types.NamespacedName{Namespace: bot.Namespace, Name: bot.Spec.PortalRef.Name})
 	if err != nil {
-		return nil, err
+		return nil, readError(err)
 	}
-	portal := inv.portalOf(bot)
 	if portal == nil {
 		// GitOps applies objects in any order: the controller waits for the Portal and
 		// enforces the limit itself.
 		return admission.Warnings{fmt.Sprintf("Portal %s/%s does not exist yet: the bot limit, code and event handler checks run in the controller once it does",
 			bot.Namespace, bot.Spec.PortalRef.Name)}, nil
 	}
+	defer v.hosts.lock(rules.PortalHost(portal.Spec.URL))()
+	inv := v.inventory(ctx)
+	inv.portals[client.ObjectKeyFromObject(portal)] = portal
 	app := rules.ApplicationKey(portal)
 	// Only bots of verified Portals hold places: a Portal with made-up credentials cannot use
 	// up another team's limit or squat its codes (rules.ApplicationOf).
@@ -80,11 +89,35 @@ func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBo
 	errs = append(errs, codeErrors(inv, bot)...)
 	errs = append(errs, adoptErrors(inv, bot)...)
 	errs = append(errs, handlerErrors(inv, app, bot, nil, others)...)
+	if inv.err != nil {
+		return nil, readError(inv.err)
+	}
 	if len(errs) > 0 {
 		return nil, invalid(bot, errs)
 	}
 	if !dryRun(ctx) { // a server-side dry run (kubectl diff, Argo CD) stores nothing
+		v.mu.Lock()
 		v.pending[client.ObjectKeyFromObject(bot)] = pendingBot{bot: bot.DeepCopy(), until: v.now().Add(pendingTTL)}
+		v.mu.Unlock()
+	}
+	return nil, nil
+}
+
+// portal reads a Portal from the cache, or from the API server when the cache does not hold
+// it (yet): a Portal applied a moment before its bots is found. nil when it does not exist.
+func (v *ChatBotValidator) portal(ctx context.Context, key types.NamespacedName) (*b24v1.Portal, error) {
+	for _, r := range []client.Reader{v.reader, v.live} {
+		if r == nil {
+			continue
+		}
+		var p b24v1.Portal
+		err := r.Get(ctx, key, &p)
+		if err == nil {
+			return &p, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("get Portal %s: %w", key, err)
+		}
 	}
 	return nil, nil
 }
@@ -101,13 +134,20 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 		!takeover && adoptID(oldBot) == adoptID(bot) {
 		return nil, nil
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	inv, err := v.inventory(ctx)
-	if err != nil {
-		return nil, err
+	probe := newInventory(ctx, v.reader)
+	host := probe.hostOf(bot)
+	if probe.err != nil {
+		return nil, readError(probe.err)
 	}
+	if probe.declaredApplicationOf(bot) == "" {
+		return nil, nil
+	}
+	defer v.hosts.lock(host)()
+	inv := v.inventory(ctx)
 	app := inv.declaredApplicationOf(bot)
+	if inv.err != nil {
+		return nil, readError(inv.err)
+	}
 	if app == "" {
 		return nil, nil
 	}
@@ -135,6 +175,9 @@ func (v *ChatBotValidator) ValidateUpdate(ctx context.Context, oldBot, bot *b24v
 	} else {
 		errs = append(errs, handlerErrors(inv, app, bot, oldBot, others)...)
 	}
+	if inv.err != nil {
+		return nil, readError(inv.err)
+	}
 	if len(errs) > 0 {
 		return nil, invalid(bot, errs)
 	}
@@ -146,27 +189,38 @@ func (v *ChatBotValidator) ValidateDelete(context.Context, *b24v1.ChatBot) (admi
 	return nil, nil
 }
 
-// inventory reads the cluster and adds the bots admitted here that are not listed yet.
-// Called with v.mu held.
-func (v *ChatBotValidator) inventory(ctx context.Context) (*inventory, error) {
-	inv, err := readInventory(ctx, v.reader)
-	if err != nil {
-		return nil, readError(err)
-	}
-	listed := make(map[types.NamespacedName]bool, len(inv.bots))
-	for _, b := range inv.bots {
-		listed[client.ObjectKeyFromObject(b)] = true
-	}
+// inventory starts the reads of one admission, with the bots admitted here that the cache
+// does not hold yet. Called with the host's lock held.
+func (v *ChatBotValidator) inventory(ctx context.Context) *inventory {
+	inv := newInventory(ctx, v.reader)
+	v.mu.Lock()
+	keys := make([]types.NamespacedName, 0, len(v.pending))
 	now := v.now()
 	for key, p := range v.pending {
-		if listed[key] || now.After(p.until) {
+		if now.After(p.until) {
 			delete(v.pending, key)
 			continue
 		}
-		inv.bots = append(inv.bots, p.bot)
-		inv.pending[key] = true
+		keys = append(keys, key)
 	}
-	return inv, nil
+	v.mu.Unlock()
+	for _, key := range keys {
+		var b b24v1.ChatBot
+		err := v.reader.Get(ctx, key, &b)
+		v.mu.Lock()
+		p, ok := v.pending[key]
+		switch {
+		case !ok:
+		case err == nil:
+			delete(v.pending, key) // the cache holds it: it is read like any other
+		case apierrors.IsNotFound(err):
+			inv.pending[key] = p.bot
+		default:
+			inv.fail(fmt.Errorf("get ChatBot %s: %w", key, err))
+		}
+		v.mu.Unlock()
+	}
+	return inv
 }
 
 func dryRun(ctx context.Context) bool {
@@ -182,10 +236,7 @@ func codeErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 	if host == "" {
 		return nil
 	}
-	for _, o := range inv.botsOnHost(host, client.ObjectKeyFromObject(bot)) {
-		if o.Spec.Code != bot.Spec.Code {
-			continue
-		}
+	for _, o := range inv.botsOnHost(host, bot.Spec.Code, client.ObjectKeyFromObject(bot)) {
 		holder := fmt.Sprintf("ChatBot %s (application %s)", inv.describe(o, bot.Namespace), inv.applicationOf(o))
 		if o.Namespace != bot.Namespace {
 			holder = otherNamespace
@@ -212,12 +263,10 @@ func adoptErrors(inv *inventory, bot *b24v1.ChatBot) field.ErrorList {
 	if id == 0 || host == "" {
 		return nil
 	}
-	for _, o := range inv.botsOnHost(host, client.ObjectKeyFromObject(bot)) {
-		if adoptID(o) == id || o.Status.BotID == id {
-			return field.ErrorList{field.Invalid(field.NewPath("spec", "adopt", "id"), id, fmt.Sprintf(
-				"bot %d is already adopted or managed by ChatBot %s on the portal %s; one remote bot is managed by one ChatBot",
-				id, inv.describe(o, bot.Namespace), host))}
-		}
+	if held := inv.botsWithID(host, id, client.ObjectKeyFromObject(bot)); len(held) > 0 {
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "adopt", "id"), id, fmt.Sprintf(
+			"bot %d is already adopted or managed by ChatBot %s on the portal %s; one remote bot is managed by one ChatBot",
+			id, inv.describe(held[0], bot.Namespace), host))}
 	}
 	return nil
 }

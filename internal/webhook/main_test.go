@@ -33,6 +33,9 @@ import (
 // pointed at a manager in this process that serves the webhooks with envtest's certificate.
 var env *testenv.Env
 
+// whCache is the cache the webhook reads.
+var whCache client.Reader
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -55,6 +58,7 @@ func run(m *testing.M) int {
 	mgr, err := newManager(crwebhook.Options{Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir}, "0")
 	if err == nil {
 		err = webhook.Setup(mgr)
+		whCache = mgr.GetCache()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -177,6 +181,32 @@ func mustCreate(t *testing.T, objs ...client.Object) {
 			}
 		}
 	}
+	cached(t, objs...)
+}
+
+// cached waits until the webhook's cache holds each object as the API server stores it now:
+// the fixtures set up a cluster state, and admission reads it from the cache, which follows
+// the API server a watch event later.
+func cached(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	ctx := context.Background()
+	for _, o := range objs {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			live := o.DeepCopyObject().(client.Object)
+			if err := env.Client.Get(ctx, keyOf(o), live); err != nil {
+				t.Fatalf("get %T %s: %v", o, o.GetName(), err)
+			}
+			seen := o.DeepCopyObject().(client.Object)
+			if err := whCache.Get(ctx, keyOf(o), seen); err == nil && seen.GetResourceVersion() == live.GetResourceVersion() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the webhook's cache does not hold %T %s at resourceVersion %s", o, o.GetName(), live.GetResourceVersion())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // unverifiedLabel keeps mustCreate from marking a Portal verified.
@@ -230,6 +260,7 @@ func setBotID(t *testing.T, b *b24v1.ChatBot, id int64, app string) {
 	if err := env.Client.Status().Update(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	cached(t, b)
 }
 
 // deleteHeld deletes an object that a test finalizer keeps, so it stays "being deleted".
@@ -238,6 +269,7 @@ func deleteHeld(t *testing.T, o client.Object) {
 	if err := env.Client.Delete(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
+	cached(t, o)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(o), o); err == nil {

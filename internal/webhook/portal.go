@@ -23,8 +23,8 @@ type PortalValidator struct {
 	secrets SecretAccess
 }
 
-// NewPortalValidator reads ChatBots through r, which must not be a cache, and reviews Secret
-// access through c.
+// NewPortalValidator reads ChatBots through r, the manager's cache with the field indexes of
+// Indexes, and reviews Secret access through c.
 func NewPortalValidator(r client.Reader, c client.Client) *PortalValidator {
 	return &PortalValidator{reader: r, secrets: SecretAccess{Client: c}}
 }
@@ -49,11 +49,11 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 	if portal.DeletionTimestamp != nil || from == to {
 		return nil, nil
 	}
-	inv, err := readInventory(ctx, v.reader)
-	if err != nil {
-		return nil, readError(err)
-	}
+	inv := newInventory(ctx, v.reader)
 	bots := inv.botsOfPortal(client.ObjectKeyFromObject(portal))
+	if inv.err != nil {
+		return nil, readError(inv.err)
+	}
 	if len(bots) == 0 {
 		return nil, nil
 	}

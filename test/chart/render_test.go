@@ -263,6 +263,61 @@ func TestRenderedManager(t *testing.T) {
 			t.Error("the default install sets a shard selector")
 		}
 	})
+	t.Run("shards: one Deployment per shard, disjoint selectors, the webhook on the main one only", func(t *testing.T) {
+		objs := decode(t, render(t, helm, "--set", "shards={a,b}", "--set", "watchLabelSelector=team=x"))
+		want := map[string]struct{ selector, webhooks string }{
+			releaseName:              {"team=x,!b24ops.io/shard", "true"},
+			releaseName + "-shard-a": {"b24ops.io/shard=a", "false"},
+			releaseName + "-shard-b": {"b24ops.io/shard=b", "false"},
+		}
+		if n := len(ofKind(objs, "Deployment")); n != len(want) {
+			t.Fatalf("%d Deployments, want %d", n, len(want))
+		}
+		pods := map[string]map[string]any{}
+		for name, w := range want {
+			d := find(objs, "Deployment", name)
+			if d == nil {
+				t.Fatalf("no Deployment %s", name)
+			}
+			cs, _ := get(d, "spec", "template", "spec", "containers").([]any)
+			e := envOf(cs[0].(map[string]any))
+			if e["WATCH_LABEL_SELECTOR"] != w.selector || e["ENABLE_WEBHOOKS"] != w.webhooks || e["LEADER_ELECT"] != "true" {
+				t.Errorf("%s: selector %q, webhooks %q, leader election %q; want %q, %q, on", name, e["WATCH_LABEL_SELECTOR"], e["ENABLE_WEBHOOKS"], e["LEADER_ELECT"], w.selector, w.webhooks)
+			}
+			sel, _ := get(d, "spec", "selector", "matchLabels").(map[string]any)
+			podLabels, _ := get(d, "spec", "template", "metadata", "labels").(map[string]any)
+			for k, v := range sel {
+				if podLabels[k] != v {
+					t.Errorf("%s: pods lack its selector label %s=%v", name, k, v)
+				}
+			}
+			pods[name] = podLabels
+		}
+		// No Deployment's selector matches another's pods (they would fight over them), and
+		// the webhook Service selects the main Deployment's pods only.
+		for name := range want {
+			sel, _ := get(find(objs, "Deployment", name), "spec", "selector", "matchLabels").(map[string]any)
+			for other, labels := range pods {
+				matches := true
+				for k, v := range sel {
+					matches = matches && labels[k] == v
+				}
+				if other != name && matches {
+					t.Errorf("the selector of %s matches the pods of %s", name, other)
+				}
+			}
+		}
+	services:
+		for _, svc := range ofKind(objs, "Service") {
+			sel, _ := get(svc, "spec", "selector").(map[string]any)
+			for k, v := range sel {
+				if pods[releaseName+"-shard-a"][k] != v {
+					continue services
+				}
+			}
+			t.Errorf("Service %s selects shard pods", svc.name())
+		}
+	})
 	t.Run("ha: leader election, PDB, anti-affinity, digest", func(t *testing.T) {
 		objs := decode(t, render(t, helm, "-f", filepath.Join(chartDir(), "ci", "ha-values.yaml")))
 		c := container(t, objs)
