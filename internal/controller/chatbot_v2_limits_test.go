@@ -48,6 +48,27 @@ func TestChatBotV2Limits(t *testing.T) {
 				t.Error("the bot over the limit was registered")
 			}
 		}},
+		{"V1 bots keep the default limit of 5 in the controller: the sixth stalls, V2 and V1 bots count together", func(t *testing.T, ns string) {
+			webhookPortal(t, ns, "acme", "v1-default-limit", sim)
+			var held []*b24v1.ChatBot
+			for i := range 5 {
+				b := chatBot(ns, fmt.Sprintf("bot-%d", i), "acme", fmt.Sprintf("v1limit-%d", i))
+				if i == 4 {
+					b = chatBotV2(ns, b.Name, "acme", b.Spec.Code)
+				}
+				create(t, b)
+				held = append(held, b)
+			}
+			for _, b := range held {
+				waitReady(t, b)
+			}
+			sixth := chatBot(ns, "bot-5", "acme", "v1limit-5")
+			create(t, sixth)
+			assertStalled(t, sixth, b24v1.ReasonBotLimitExceeded)
+			if _, ok := remoteBot(sim, "v1limit-5"); ok {
+				t.Error("the bot over the limit was registered")
+			}
+		}},
 		{"a V2 application may raise maxBots past V1's 5", func(t *testing.T, ns string) {
 			webhookPortal(t, ns, "acme", "v2-raised-limit", sim, func(p *b24v1.Portal) { p.Spec.MaxBots = ptr(int32(7)) })
 			var bots []*b24v1.ChatBot
