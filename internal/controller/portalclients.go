@@ -88,8 +88,8 @@ func (id Identity) Owns(key string) bool {
 // the operator knows it: the Secret's previousClientId, or the identity written in clear in
 // the key itself (a clientId from spec is not secret and is part of the key).
 func (id Identity) previousFor(key string) (string, bool) {
-	if id.current == "" {
-		return "", false // OAuth: no bot token to rotate
+	if id.current == "" || id.Owns(key) {
+		return "", false // OAuth (no bot token to rotate), or nothing to rotate from
 	}
 	if rules.KeyOfIdentity(key, id.url, id.previous) {
 		return id.previous, true

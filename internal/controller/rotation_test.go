@@ -163,14 +163,18 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 	defer shared.Close()
 	strict := bitrixtest.NewServer()
 	defer strict.Close()
-	run := subtests(t, managerOpts{})
+	logs := &logBuffer{}
+	run := subtests(t, managerOpts{logs: logs})
+	// Every identity the cases use: none may reach the manager's log.
+	var tokens []string
+	token := func() string { tok := uniqueToken(); tokens = append(tokens, tok); return tok }
 
 	cases := []struct {
 		name string
 		run  func(t *testing.T, ns string)
 	}{
 		{"an identity in the Secret registers V2 bots and appears nowhere in status or events; rotating it through previousClientId moves every bot", func(t *testing.T, ns string) {
-			tokA, tokB := uniqueToken(), uniqueToken()
+			tokA, tokB := token(), token()
 			p := secretIdentityPortal(t, ns, "acme", tokA, shared)
 			one, two := chatBotV2(ns, "one", "acme", "sec-one"), chatBotV2(ns, "two", "acme", "sec-two")
 			fetch := chatBotV2(ns, "fetch", "acme", "sec-fetch")
@@ -216,7 +220,7 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 			}
 		}},
 		{"a bot deleted while still under the previous identity is unregistered with that token", func(t *testing.T, ns string) {
-			tokA, tokB := uniqueToken(), uniqueToken()
+			tokA, tokB := token(), token()
 			p := secretIdentityPortal(t, ns, "acme", tokA, shared)
 			b := chatBotV2(ns, "late", "acme", "sec-late")
 			create(t, b)
@@ -236,7 +240,7 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 			}
 		}},
 		{"a portal that allows one bot per token: the second bot stalls under the old token, none lost", func(t *testing.T, ns string) {
-			tokA, tokB := uniqueToken(), uniqueToken()
+			tokA, tokB := token(), token()
 			secretIdentityPortal(t, ns, "acme", tokA, strict)
 			one, two := chatBotV2(ns, "one", "acme", "strict-one"), chatBotV2(ns, "two", "acme", "strict-two")
 			create(t, one, two)
@@ -278,7 +282,7 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 			}
 		}},
 		{"the identity both in spec and in the Secret stalls the Portal with InvalidSpec", func(t *testing.T, ns string) {
-			tok := uniqueToken()
+			tok := token()
 			p := webhookPortal(t, ns, "acme", "spec-id", shared)
 			setSecretData(t, ns, "acme-webhook", map[string]string{"clientId": tok})
 			assertStalled(t, p, b24v1.ReasonInvalidSpec)
@@ -287,7 +291,7 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 			}
 		}},
 		{"a V1 bot whose Portal moved to another identity stalls, saying V1 bots cannot move", func(t *testing.T, ns string) {
-			tokA, tokB := uniqueToken(), uniqueToken()
+			tokA, tokB := token(), token()
 			secretIdentityPortal(t, ns, "acme", tokA, shared)
 			b := chatBot(ns, "legacy", "acme", "sec-v1")
 			create(t, b)
@@ -304,6 +308,11 @@ func TestChatBotV2SecretIdentity(t *testing.T) {
 	}
 	for _, tc := range cases {
 		run(tc.name, tc.run)
+	}
+	for _, tok := range tokens {
+		if strings.Contains(logs.String(), tok) {
+			t.Errorf("the manager's log tells a webhook identity")
+		}
 	}
 	for _, s := range []*bitrixtest.Server{shared, strict} {
 		if n := s.EventGetCount(); n != 0 {
