@@ -57,14 +57,23 @@ type PortalAuth struct {
 
 // WebhookAuth is an inbound webhook.
 type WebhookAuth struct {
-	// ClientID is sent as CLIENT_ID with every imbot.* call; the bots belong to the application
-	// "custom"+clientId, which has its own bot limit.
+	// ClientID is the webhook identity: sent as CLIENT_ID with every v1 imbot.* call and as
+	// botToken with every imbot.v2 call; the bots belong to the application "custom"+clientId,
+	// which has its own bot limit. V2 bots need it to be at most 40 characters. Because it
+	// controls the bots, it may instead be kept in the webhook Secret (key clientId): set it in
+	// exactly one of the two places. A clientId written here is not secret: it is part of
+	// status.applicationKey. Changing it rotates every V2 bot of the Portal onto the new token
+	// (imbot.v2.Bot.update fields.botToken); V1 bots cannot move to another identity.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+$`
-	ClientID string `json:"clientId"`
+	// +optional
+	ClientID string `json:"clientId,omitempty"`
 	// SecretRef names the Secret whose key `webhookURL` holds the inbound webhook URL
-	// (https://PORTAL/rest/USER_ID/CODE/). Its host must equal spec.url's host.
+	// (https://PORTAL/rest/USER_ID/CODE/). Its host must equal spec.url's host. Optional keys:
+	// `clientId`, the webhook identity when spec.auth.webhook.clientId is not set, and
+	// `previousClientId`, the identity the V2 bots were registered with before it changed (read
+	// while the bots are moved onto the new one; remove it when the Portal is Ready again).
 	SecretRef LocalObjectReference `json:"secretRef"`
 }
 
@@ -90,7 +99,8 @@ type OAuthAuth struct {
 type PortalStatus struct {
 	CommonStatus `json:",inline"`
 	// ApplicationKey is spec.url's host (with :port only when not 443) + "/" + clientId: the
-	// unit of the bot limit.
+	// unit of the bot limit. When the webhook identity is kept in the Secret it is host +
+	// "/sha256:" + the first 16 hex digits of the identity's SHA-256, never the identity itself.
 	// +optional
 	ApplicationKey string `json:"applicationKey,omitempty"`
 	// BoundBots is how many ChatBots are registered through this Portal.

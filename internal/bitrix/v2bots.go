@@ -269,6 +269,28 @@ func (c *Client) UnregisterV2(ctx context.Context, botID int) error {
 	return nil
 }
 
+// UnregisterV2As is UnregisterV2 authenticated with another bot token than the client's own
+// (a bot still registered under a webhook identity the Portal has moved away from). The token
+// is redacted from every error. Webhook clients only.
+func (c *Client) UnregisterV2As(ctx context.Context, botID int, token string) error {
+	const method = "imbot.v2.Bot.unregister"
+	if c.oauth != nil {
+		return fmt.Errorf("unregister bot %d: an OAuth application has no bot token", botID)
+	}
+	c.secrets.addKnown(token)
+	if strings.TrimSpace(token) == "" {
+		return fmt.Errorf("unregister bot %d: %w", botID, &Error{Code: ErrBotTokenNotSpecified.Code, Method: method, Description: "the bot token is empty"})
+	}
+	raw, err := c.call(ctx, method, params{"botId": botID, "botToken": token}, idempotent)
+	if err != nil {
+		return fmt.Errorf("unregister bot %d: %w", botID, err)
+	}
+	if err := decodeV2True(raw); err != nil {
+		return fmt.Errorf("unregister bot %d: %w", botID, decodeError(method, err))
+	}
+	return nil
+}
+
 // botV2Fields builds `fields` (camelCase keys, JSON booleans, as imbot.v2 documents them).
 func botV2Fields(p BotV2Params, register bool) params {
 	f := params{}

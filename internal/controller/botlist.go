@@ -16,11 +16,15 @@ type botListEntry struct {
 	mu      sync.Mutex
 	fetched time.Time
 	bots    map[int]bitrix.BotInfo
+	// by is the client that read bots: a list read by another identity (before a change of
+	// the webhook identity) shows another application's bots and is never reused.
+	by *bitrix.Client
 
 	// The same for imbot.v2.Bot.list (paged), which serves the V2 bots of the Portal.
 	muV2      sync.Mutex
 	fetchedV2 time.Time
 	botsV2    map[int]bitrix.BotV2
+	byV2      *bitrix.Client
 }
 
 // entry returns the Portal's list entry, creating it.
@@ -49,7 +53,7 @@ func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitr
 	// share, the one answer.
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.bots != nil && (e.fetched.After(asked) || !force && time.Since(e.fetched) < maxAge) {
+	if e.bots != nil && e.by == c && (e.fetched.After(asked) || !force && time.Since(e.fetched) < maxAge) {
 		return e.bots, nil
 	}
 	// fetched is when the call started: the answer shows nothing older than that.
@@ -58,7 +62,7 @@ func (p *Portals) BotList(ctx context.Context, key types.NamespacedName, c *bitr
 	if err != nil {
 		return nil, err
 	}
-	e.bots, e.fetched = bots, started
+	e.bots, e.fetched, e.by = bots, started, c
 	return bots, nil
 }
 
@@ -90,7 +94,7 @@ func (p *Portals) BotListV2(ctx context.Context, key types.NamespacedName, c *bi
 	e := p.entry(key)
 	e.muV2.Lock()
 	defer e.muV2.Unlock()
-	if e.botsV2 != nil && (e.fetchedV2.After(asked) || !force && time.Since(e.fetchedV2) < maxAge) {
+	if e.botsV2 != nil && e.byV2 == c && (e.fetchedV2.After(asked) || !force && time.Since(e.fetchedV2) < maxAge) {
 		return e.botsV2, nil
 	}
 	started := time.Now()
@@ -102,7 +106,7 @@ func (p *Portals) BotListV2(ctx context.Context, key types.NamespacedName, c *bi
 	for _, b := range list {
 		bots[b.ID] = b
 	}
-	e.botsV2, e.fetchedV2 = bots, started
+	e.botsV2, e.fetchedV2, e.byV2 = bots, started, c
 	return bots, nil
 }
 

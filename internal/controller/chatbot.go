@@ -37,6 +37,10 @@ type chatBotExternal struct {
 	// expect (V1 on a portal without imbot.v2).
 	api  b24v1.BotAPI
 	note string
+	// id is the application the client acts as; rotate is set by Observe when a V2 bot is
+	// still registered under a previous webhook identity (see rotateV2).
+	id     Identity
+	rotate bool
 }
 
 // DependsOn: a bot is registered through a Ready Portal.
@@ -93,7 +97,7 @@ func (a *chatBotAdapter) Connect(ctx context.Context, b *b24v1.ChatBot) (managed
 			return nil, err
 		}
 	}
-	if e.bitrix, err = a.portals.Cached(ctx, p); err != nil {
+	if e.bitrix, e.id, err = a.portals.CachedIdentity(ctx, p); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -117,6 +121,9 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	adopting := b.Status.BotID == 0 && b.Spec.Adopt != nil
 	if b.Status.BotID == 0 && !adopting {
 		return obs, nil
+	}
+	if err := e.sameIdentity(b); err != nil {
+		return obs, err
 	}
 	// One imbot.bot.list per Portal per resync serves every bot of the Portal.
 	list, err := e.portals.BotList(ctx, client.ObjectKeyFromObject(e.portal), e.bitrix, resync/2, force)
@@ -144,7 +151,7 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 	if err != nil {
 		return obs, err
 	}
-	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == rules.ApplicationKey(e.portal)
+	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == e.id.AppKey
 	return obs, nil
 }
 
@@ -175,7 +182,7 @@ func (e *chatBotExternal) observe(ctx context.Context, b *b24v1.ChatBot, obs man
 		b.Status.BotID = 0
 		return obs, nil
 	}
-	b.Status.BotID, b.Status.ApplicationKey = int64(info.ID), rules.ApplicationKey(e.portal)
+	b.Status.BotID, b.Status.ApplicationKey = int64(info.ID), e.id.AppKey
 	obs.Exists = true
 	if name := deref(b.Spec.Properties.Name); name != "" && name != info.Name {
 		obs.Drift = append(obs.Drift, fmt.Sprintf("properties.name (remote %q)", info.Name))
@@ -243,7 +250,7 @@ func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {
 	b.Status.BotID = int64(id)
 	b.Status.API, b.Status.EventMode = b24v1.BotAPIV1, ""
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = e.id.AppKey
 	e.portals.NoteBot(key, bitrix.BotInfo{ID: id, Code: b.Spec.Code, Name: params.Properties.Name})
 	return nil
 }
@@ -256,6 +263,23 @@ func adoptedCode(b *b24v1.ChatBot, remote string) error {
 	}
 	return managed.Stalled(b24v1.ReasonInvalidSpec, "bot %d named by spec.adopt.id has code %q, not spec.code %q: fix spec.adopt.id, or create a ChatBot with code %q to adopt it",
 		b.Spec.Adopt.ID, remote, b.Spec.Code, remote)
+}
+
+// sameIdentity checks that a registered V1 bot still belongs to the Portal's webhook identity.
+// The same identity moved between spec and Secret only changes the key's form, which is
+// recorded again; another identity cannot take a V1 bot over (v1 has no token rotation).
+func (e *chatBotExternal) sameIdentity(b *b24v1.ChatBot) error {
+	key := b.Status.ApplicationKey
+	switch {
+	case key == "" || key == e.id.AppKey:
+		return nil
+	case e.id.Owns(key):
+		b.Status.ApplicationKey = e.id.AppKey
+		return nil
+	}
+	return managed.Stalled(b24v1.ReasonInvalidSpec, "bot %d was registered through V1 by application %s, and the Portal now acts as %s: "+
+		"a V1 bot cannot move to another webhook identity (only V2 bots rotate their token); set the Portal's previous identity back, "+
+		"or delete the bot in the portal and reconcile this ChatBot to register it again", b.Status.BotID, key, e.id.AppKey)
 }
 
 func codeTaken(b *b24v1.ChatBot) error {
@@ -290,7 +314,7 @@ func (e *chatBotExternal) update(ctx context.Context, b *b24v1.ChatBot) error {
 		return err
 	}
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = e.id.AppKey
 	return nil
 }
 
@@ -304,14 +328,14 @@ func (e *chatBotExternal) Delete(ctx context.Context, b *b24v1.ChatBot) (managed
 		return managed.Applied{Noop: true}, err
 	}
 	if e.api == b24v1.BotAPIV2 {
-		return done(notOursV2(e.bitrix.UnregisterV2(ctx, int(b.Status.BotID))))
+		return done(notOursV2(e.unregisterV2(ctx, b)))
 	}
 	return done(notOurs(e.bitrix.Unregister(ctx, int(b.Status.BotID))))
 }
 
 // checkLimit applies the ordering rule of the bot limit.
 func (e *chatBotExternal) checkLimit(ctx context.Context, b *b24v1.ChatBot) error {
-	appKey := rules.ApplicationKey(e.portal)
+	appKey := e.id.AppKey
 	holders, err := botsOfApplication(ctx, e.client, appKey)
 	if err != nil {
 		return err

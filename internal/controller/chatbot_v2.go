@@ -11,7 +11,7 @@ import (
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/managed"
-	"github.com/b24ops/b24-operator/internal/rules"
+	"github.com/b24ops/b24-operator/internal/refs"
 )
 
 // chooseAPI decides the bot API of a ChatBot that is not being deleted: the one it is
@@ -107,9 +107,34 @@ func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force
 			b.Status.BotID = 0
 			return obs, err
 		}
-		b.Status.API, b.Status.ApplicationKey = b24v1.BotAPIV2, rules.ApplicationKey(e.portal)
+		b.Status.API, b.Status.ApplicationKey = b24v1.BotAPIV2, e.id.AppKey
 	}
-	if !ok || bot.Code != b.Spec.Code {
+	ok = ok && bot.Code == b.Spec.Code
+	switch key := b.Status.ApplicationKey; {
+	case adopting || ok || key == "" || e.id.Owns(key):
+		if ok && key != e.id.AppKey {
+			// Listed by the current identity: ours now (the same identity in another form, or
+			// a rotation whose status write was lost).
+			b.Status.ApplicationKey = e.id.AppKey
+		}
+	default:
+		// Registered under a previous webhook identity, which the current one's list does not
+		// show: Bot.get by id tells a bot still to rotate from one rotated already (the full
+		// form is the owner's) and from one that is gone.
+		found, err := e.bitrix.GetBotV2(ctx, int(b.Status.BotID))
+		switch {
+		case errors.Is(err, bitrix.ErrBotNotFoundV2):
+		case err != nil:
+			return obs, err
+		case found.Code != b.Spec.Code:
+		case found.Full:
+			b.Status.ApplicationKey, ok = e.id.AppKey, true
+			e.portals.NoteBotV2(client.ObjectKeyFromObject(e.portal), bitrix.BotV2{ID: found.ID, Code: found.Code})
+		default:
+			e.rotate, ok = true, true
+		}
+	}
+	if !ok {
 		if adopting {
 			b.Status.BotID = 0 // not there: registered by code below, as without adopt
 		}
@@ -117,11 +142,14 @@ func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force
 		return obs, nil
 	}
 	obs.Exists = true
+	if e.rotate {
+		return obs, nil // Update moves it onto the current identity
+	}
 	params, err := e.paramsV2(ctx, b)
 	if err != nil {
 		return obs, err
 	}
-	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == rules.ApplicationKey(e.portal) &&
+	obs.UpToDate = b.Status.AppliedHash == hashOf(params) && b.Status.ApplicationKey == e.id.AppKey &&
 		b.Status.API == b24v1.BotAPIV2 && b.Status.EventMode == eventMode(b)
 	return obs, nil
 }
@@ -154,7 +182,7 @@ func (e *chatBotExternal) observeOnlyV2(ctx context.Context, b *b24v1.ChatBot, f
 		b.Status.BotID = 0
 		return obs, nil
 	}
-	b.Status.BotID, b.Status.ApplicationKey, b.Status.API = int64(found.ID), rules.ApplicationKey(e.portal), b24v1.BotAPIV2
+	b.Status.BotID, b.Status.ApplicationKey, b.Status.API = int64(found.ID), e.id.AppKey, b24v1.BotAPIV2
 	obs.Exists = true
 	obs.Message = fmt.Sprintf("Bot %d is observed through V2", found.ID)
 	obs.Drift = driftV2(b.Spec.Properties, found.User)
@@ -223,13 +251,21 @@ func (e *chatBotExternal) applied(b *b24v1.ChatBot, id int, params bitrix.BotV2P
 	b.Status.BotID = int64(id)
 	b.Status.API, b.Status.EventMode = b24v1.BotAPIV2, eventMode(b)
 	b.Status.AppliedHash = hashOf(params)
-	b.Status.ApplicationKey = rules.ApplicationKey(e.portal)
+	b.Status.ApplicationKey = e.id.AppKey
 }
 
 func (e *chatBotExternal) updateV2(ctx context.Context, b *b24v1.ChatBot) error {
 	params, err := e.paramsV2(ctx, b)
 	if err != nil {
 		return err
+	}
+	if e.rotate {
+		if err := e.rotateV2(ctx, b); err != nil {
+			return err
+		}
+		if b.Status.AppliedHash == hashOf(params) && b.Status.API == b24v1.BotAPIV2 && b.Status.EventMode == eventMode(b) {
+			return nil
+		}
 	}
 	if _, err := e.bitrix.UpdateV2(ctx, int(b.Status.BotID), params); err != nil {
 		if errors.Is(err, bitrix.ErrBotNotFoundV2) {
@@ -244,6 +280,63 @@ func (e *chatBotExternal) updateV2(ctx context.Context, b *b24v1.ChatBot) error 
 	return nil
 }
 
+// rotateV2 moves a bot registered under a previous webhook identity onto the Portal's current
+// one: imbot.v2.Bot.update authenticated with the previous token, the current one in
+// fields.botToken. The previous token is the Secret's previousClientId, or the clientId the
+// bot's own status.applicationKey names when it came from spec; each bot records its key, so
+// a rotation interrupted halfway resumes with the bots still left. The old token stops
+// working at once: a rotation whose answer was lost is recognised by Bot.get with the new
+// token (the owner's full form), never by rotating again.
+func (e *chatBotExternal) rotateV2(ctx context.Context, b *b24v1.ChatBot) error {
+	id := int(b.Status.BotID)
+	prev, ok := e.id.previousFor(b.Status.ApplicationKey)
+	if !ok {
+		return managed.Stalled(b24v1.ReasonInvalidSpec, "bot %d (code %q) is registered under a previous webhook identity (application %s) and the Portal now acts as %s: "+
+			"put that identity into key %s of the Portal's webhook Secret so the bot can be moved onto the new one",
+			id, b.Spec.Code, b.Status.ApplicationKey, e.id.AppKey, refs.WebhookPreviousClientIDSecretKey)
+	}
+	if err := e.bitrix.RotateBotTokenV2(ctx, id, prev, e.id.current); err != nil {
+		switch {
+		case errors.Is(err, bitrix.ErrBotTokenRotationFailed):
+			return managed.Stalled(b24v1.ReasonRemoteError, "Bitrix24 refused to move bot %d (code %q) onto the Portal's new webhook identity %s (BOT_TOKEN_ROTATION_FAILED: "+
+				"the new token is already used by another bot, and this portal allows one bot per token): the bot stays registered under %s; "+
+				"give this bot's Portal an identity of its own, or set the previous identity back", id, b.Spec.Code, e.id.AppKey, b.Status.ApplicationKey)
+		case errors.Is(err, bitrix.ErrBotTokenInvalidLength):
+			return e.v2Error(b, err)
+		}
+		// A lost answer, or a rotation someone else finished: the new token owns the bot if
+		// it happened.
+		if found, gerr := e.bitrix.GetBotV2(ctx, id); gerr != nil || !found.Full || found.Code != b.Spec.Code {
+			return err
+		}
+	}
+	b.Status.ApplicationKey = e.id.AppKey
+	e.rotate = false
+	e.portals.NoteBotV2(client.ObjectKeyFromObject(e.portal), bitrix.BotV2{ID: id, Code: b.Spec.Code})
+	return nil
+}
+
+// unregisterV2 unregisters a V2 bot with the identity that owns it: a bot still registered
+// under a previous webhook identity is removed with that token, so a deletion during a
+// rotation leaves nothing behind.
+func (e *chatBotExternal) unregisterV2(ctx context.Context, b *b24v1.ChatBot) error {
+	id := int(b.Status.BotID)
+	key := b.Status.ApplicationKey
+	if key == "" || e.id.Owns(key) {
+		return e.bitrix.UnregisterV2(ctx, id)
+	}
+	prev, ok := e.id.previousFor(key)
+	if !ok {
+		return managed.Stalled(b24v1.ReasonInvalidSpec, "bot %d is registered under a previous webhook identity (application %s): put that identity into key %s of the Portal's webhook Secret "+
+			"so the bot can be unregistered, or set deletionPolicy Orphan to leave it", id, key, refs.WebhookPreviousClientIDSecretKey)
+	}
+	err := e.bitrix.UnregisterV2As(ctx, id, prev)
+	if errors.Is(err, bitrix.ErrBotOwnership) {
+		return e.bitrix.UnregisterV2(ctx, id) // rotated already
+	}
+	return err
+}
+
 // v2Error turns the answers that need the user's attention into their conditions; the rest
 // the client has classified.
 func (e *chatBotExternal) v2Error(b *b24v1.ChatBot, err error) error {
@@ -252,12 +345,12 @@ func (e *chatBotExternal) v2Error(b *b24v1.ChatBot, err error) error {
 		return codeTakenV2(b)
 	case errors.Is(err, bitrix.ErrBotOwnership):
 		return managed.Stalled(b24v1.ReasonCodeTaken,
-			"bot %d (code %q) does not belong to application %s: it was registered with another bot token", b.Status.BotID, b.Spec.Code, rules.ApplicationKey(e.portal))
+			"bot %d (code %q) does not belong to application %s: it was registered with another bot token", b.Status.BotID, b.Spec.Code, e.id.AppKey)
 	case errors.Is(err, bitrix.ErrBotTokenInvalidLength):
-		return managed.Stalled(b24v1.ReasonInvalidSpec, "the Portal's webhook clientId is the V2 botToken, and imbot.v2 accepts at most %d characters: "+
-			"use a shorter clientId, or set spec.api to V1", bitrix.MaxBotTokenLength)
+		return managed.Stalled(b24v1.ReasonInvalidSpec, "the Portal's webhook clientId (spec.auth.webhook.clientId, or key clientId of its Secret) is the V2 botToken, "+
+			"and imbot.v2 accepts at most %d characters: use a shorter clientId, or set spec.api to V1", bitrix.MaxBotTokenLength)
 	case errors.Is(err, bitrix.ErrBotLimitExceeded):
-		return managed.Stalled(b24v1.ReasonBotLimitExceeded, "Bitrix24 refused the bot: application %s has reached its bot limit (BOT_LIMIT_EXCEEDED)", rules.ApplicationKey(e.portal))
+		return managed.Stalled(b24v1.ReasonBotLimitExceeded, "Bitrix24 refused the bot: application %s has reached its bot limit (BOT_LIMIT_EXCEEDED)", e.id.AppKey)
 	}
 	return err
 }

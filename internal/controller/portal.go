@@ -84,6 +84,11 @@ func (e *portalExternal) observe(ctx context.Context, p *b24v1.Portal, force boo
 	}
 	obs := managed.Observation{Exists: true, UpToDate: held, RequeueAfter: resyncOf(p),
 		Message: "Credentials accepted and the imbot scope is granted"}
+	if id, ok := e.portals.IdentityOf(p); ok {
+		// An identity kept in the Secret is known only from it: its key is a fingerprint.
+		p.Status.ApplicationKey = id.AppKey
+		obs.Message += rotationNote(id, bots)
+	}
 
 	// The auth check runs once per resync, not on every bot change that re-queues the Portal.
 	ready := meta.FindStatusCondition(p.Status.Conditions, b24v1.ConditionReady)
@@ -122,6 +127,24 @@ func (e *portalExternal) observe(ctx context.Context, p *b24v1.Portal, force boo
 	p.Status.VerifiedApplicationKey = p.Status.ApplicationKey
 	e.portals.markAuthChecked(p, c)
 	return obs, nil
+}
+
+// rotationNote tells how far the move of the Portal's bots onto a new webhook identity is.
+func rotationNote(id Identity, bots []b24v1.ChatBot) string {
+	var left []string
+	for i := range bots {
+		if b := &bots[i]; b.Status.BotID != 0 && b.Status.ApplicationKey != "" && !id.Owns(b.Status.ApplicationKey) {
+			left = append(left, b.Name)
+		}
+	}
+	switch {
+	case len(left) > 0:
+		slices.Sort(left)
+		return "; the webhook identity changed and these ChatBots are still registered under a previous one: " + strings.Join(left, ", ")
+	case id.previous != "":
+		return "; every bot uses the current webhook identity: the Secret's " + refs.WebhookPreviousClientIDSecretKey + " can be removed"
+	}
+	return ""
 }
 
 func (e *portalExternal) Create(context.Context, *b24v1.Portal) (managed.Applied, error) {

@@ -70,6 +70,55 @@ type portalClient struct {
 	// group are the OAuth Portals sharing client: those of one credentials Secret with the
 	// same fingerprint share one refresh state (nil for a webhook client).
 	group *tokenGroup
+	// identity is the application the client acts as.
+	identity Identity
+}
+
+// Identity is the application a Portal's client acts as, and for a webhook Portal what it
+// needs to move V2 bots from a previous webhook identity onto the current one. It never leaves
+// the process: only AppKey (which holds no identity kept in a Secret) goes to status.
+type Identity struct {
+	// AppKey is the application key of the current identity (rules.IdentityKey).
+	AppKey string
+	// url is the Portal's spec.url; current and previous the webhook identities (clientId and
+	// the Secret's previousClientId), empty under OAuth.
+	url, current, previous string
+}
+
+// Owns says whether an application key recorded for a bot names the current identity (in
+// either form: the identity may have moved between spec and Secret).
+func (id Identity) Owns(key string) bool {
+	return key == id.AppKey || rules.KeyOfIdentity(key, id.url, id.current)
+}
+
+// previousFor returns the webhook identity a bot recorded under key was registered with, when
+// the operator knows it: the Secret's previousClientId, or the identity written in clear in
+// the key itself (a clientId from spec is not secret and is part of the key).
+func (id Identity) previousFor(key string) (string, bool) {
+	if id.current == "" || id.Owns(key) {
+		return "", false // OAuth (no bot token to rotate), or nothing to rotate from
+	}
+	if rules.KeyOfIdentity(key, id.url, id.previous) {
+		return id.previous, true
+	}
+	host := rules.PortalHost(id.url) + "/"
+	if clear, ok := strings.CutPrefix(key, host); ok && !strings.HasPrefix(clear, "sha256:") && validClientID(clear) {
+		return clear, true
+	}
+	return "", false
+}
+
+// validClientID is the schema's rule for a clientId: 1 to 128 of A-Z a-z 0-9 . _ -.
+func validClientID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenGroup is the Portals sharing one OAuth client (guarded by Portals.mu).
@@ -83,13 +132,36 @@ type tokenGroup struct {
 // reconcile, which every change of its Secret or CA triggers, resolves them with Client; so a
 // ChatBot or Chat reconcile costs no API reads for credentials.
 func (p *Portals) Cached(ctx context.Context, portal *b24v1.Portal) (*bitrix.Client, error) {
+	c, _, err := p.CachedIdentity(ctx, portal)
+	return c, err
+}
+
+// CachedIdentity is Cached that also returns the identity the client acts as.
+func (p *Portals) CachedIdentity(ctx context.Context, portal *b24v1.Portal) (*bitrix.Client, Identity, error) {
+	key := client.ObjectKeyFromObject(portal)
 	p.mu.Lock()
-	pc := p.clients[client.ObjectKeyFromObject(portal)]
+	pc := p.clients[key]
 	p.mu.Unlock()
-	if pc != nil && pc.generation == portal.Generation {
-		return pc.client, nil
+	if pc == nil || pc.generation != portal.Generation {
+		if _, err := p.Client(ctx, portal); err != nil {
+			return nil, Identity{}, err
+		}
+		p.mu.Lock()
+		pc = p.clients[key]
+		p.mu.Unlock()
 	}
-	return p.Client(ctx, portal)
+	return pc.client, pc.identity, nil
+}
+
+// IdentityOf returns the identity of the Portal's client as last built, false when none is.
+func (p *Portals) IdentityOf(portal *b24v1.Portal) (Identity, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc := p.clients[client.ObjectKeyFromObject(portal)]
+	if pc == nil {
+		return Identity{}, false
+	}
+	return pc.identity, true
 }
 
 // Client returns the Portal's client, building it when needed. The error is an *managed.Error
@@ -121,7 +193,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 			return pc.client, nil
 		}
 	}
-	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation}
+	pc := &portalClient{fingerprint: creds.fingerprint, generation: portal.Generation, identity: creds.identity}
 	host := rules.PortalHost(portal.Spec.URL)
 	opts := append(slices.Clip(p.Options),
 		bitrix.WithLimiter(p.limiterFor(portal)),
@@ -135,7 +207,7 @@ func (p *Portals) Client(ctx context.Context, portal *b24v1.Portal) (*bitrix.Cli
 		opts = append(opts, bitrix.WithCABundle(creds.ca))
 	}
 	if creds.webhookURL != "" {
-		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, portal.Spec.Auth.Webhook.ClientID))
+		opts = append(opts, bitrix.WithWebhook(creds.webhookURL, creds.identity.current))
 	} else {
 		o := portal.Spec.Auth.OAuth
 		tokenURL := bitrix.DefaultTokenURL
@@ -198,13 +270,14 @@ type credentials struct {
 	seed        string
 	ca          []byte
 	fingerprint string
+	identity    Identity
 }
 
 // resolve reads the Portal's Secret and CA, validating them.
 func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentials, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", portal.Spec.URL, rules.ClientID(portal))
-	var creds credentials
+	creds := credentials{identity: Identity{url: portal.Spec.URL, AppKey: rules.ApplicationKey(portal)}}
 
 	if src := portal.Spec.CABundle; src != nil {
 		ca, err := readConfigMapKey(ctx, p.Reader, portal.Namespace, src.ConfigMapKeyRef)
@@ -241,6 +314,12 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 		}
 		creds.webhookURL = raw
 		h.Write([]byte(raw))
+		id, err := webhookIdentity(portal, sec)
+		if err != nil {
+			return nil, err
+		}
+		creds.identity = id
+		fmt.Fprintf(h, "\x00%s\x00%s", id.current, id.previous)
 	case auth.OAuth != nil:
 		sec, err := readSecret(ctx, p.Reader, portal.Namespace, auth.OAuth.SecretRef.Name)
 		if err != nil {
@@ -269,6 +348,40 @@ func (p *Portals) resolve(ctx context.Context, portal *b24v1.Portal) (*credentia
 	}
 	creds.fingerprint = hex.EncodeToString(h.Sum(nil))
 	return &creds, nil
+}
+
+// webhookIdentity reads the webhook identity: spec.auth.webhook.clientId or the Secret's key
+// clientId (exactly one), and the Secret's previousClientId. No message tells a value.
+func webhookIdentity(portal *b24v1.Portal, sec *corev1.Secret) (Identity, error) {
+	id := Identity{url: portal.Spec.URL}
+	inSecret := strings.TrimSpace(string(sec.Data[refs.WebhookClientIDSecretKey]))
+	spec := portal.Spec.Auth.Webhook.ClientID
+	switch {
+	case spec != "" && inSecret != "":
+		return id, managed.Stalled(b24v1.ReasonInvalidSpec, "the webhook identity is set twice, in spec.auth.webhook.clientId and in key %s of Secret %s: keep exactly one",
+			refs.WebhookClientIDSecretKey, sec.Name)
+	case spec == "" && inSecret == "":
+		return id, managed.Stalled(b24v1.ReasonInvalidSpec, "the webhook identity is missing: set spec.auth.webhook.clientId, or key %s of Secret %s",
+			refs.WebhookClientIDSecretKey, sec.Name)
+	case spec != "":
+		id.current, id.AppKey = spec, rules.IdentityKey(portal.Spec.URL, spec, false)
+	default:
+		if !validClientID(inSecret) {
+			return id, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s must be 1 to 128 of the characters A-Z a-z 0-9 . _ -",
+				sec.Name, refs.WebhookClientIDSecretKey)
+		}
+		id.current, id.AppKey = inSecret, rules.IdentityKey(portal.Spec.URL, inSecret, true)
+	}
+	if prev := strings.TrimSpace(string(sec.Data[refs.WebhookPreviousClientIDSecretKey])); prev != "" {
+		if !validClientID(prev) {
+			return id, managed.Stalled(b24v1.ReasonInvalidSpec, "Secret %s key %s must be 1 to 128 of the characters A-Z a-z 0-9 . _ -",
+				sec.Name, refs.WebhookPreviousClientIDSecretKey)
+		}
+		if prev != id.current {
+			id.previous = prev
+		}
+	}
+	return id, nil
 }
 
 func checkPEM(b []byte) error {

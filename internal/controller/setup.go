@@ -229,12 +229,13 @@ func (s *setup) portal() error {
 	return watchRefs(b, c, &b24v1.PortalList{}).Complete(r)
 }
 
-// botIDOrLifecycleChanged passes creates, deletes, and updates that change the bot id or the
-// deletion state.
+// botIDOrLifecycleChanged passes creates, deletes, and updates that change the bot id, the
+// application key (a bot moved onto a new webhook identity) or the deletion state.
 func botIDOrLifecycleChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*b24v1.ChatBot), e.ObjectNew.(*b24v1.ChatBot)
-		return o.Status.BotID != n.Status.BotID || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+		return o.Status.BotID != n.Status.BotID || o.Status.ApplicationKey != n.Status.ApplicationKey ||
+			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 	}}
 }
 

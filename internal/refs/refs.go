@@ -17,11 +17,15 @@ import (
 
 // Keys of the Secrets the objects read.
 const (
-	WebhookURLSecretKey  = "webhookURL"
-	OAuthClientSecretKey = "clientSecret"
-	OAuthRefreshTokenKey = "refreshToken"
-	OAuthAccessTokenKey  = "accessToken"
-	OAuthExpiresAtKey    = "expiresAt"
+	WebhookURLSecretKey = "webhookURL"
+	// WebhookClientIDSecretKey holds the webhook identity when spec.auth.webhook.clientId is
+	// not set; WebhookPreviousClientIDSecretKey the one the V2 bots are rotated away from.
+	WebhookClientIDSecretKey         = "clientId"
+	WebhookPreviousClientIDSecretKey = "previousClientId"
+	OAuthClientSecretKey             = "clientSecret"
+	OAuthRefreshTokenKey             = "refreshToken"
+	OAuthAccessTokenKey              = "accessToken"
+	OAuthExpiresAtKey                = "expiresAt"
 )
 
 // CredentialsLabel, set to CredentialsLabelValue, marks a Secret the operator may read. A

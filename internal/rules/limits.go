@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/url"
 	"sort"
@@ -34,8 +36,12 @@ func ClientID(p *b24v1.Portal) string {
 }
 
 // ApplicationKey is host + "/" + clientId: the unit of the bot limit. Two Portals with the same
-// key are the same Bitrix24 application.
+// key are the same Bitrix24 application. A webhook Portal whose identity is kept in its Secret
+// has the key its controller recorded in status (IdentityKey with secret), "" until then.
 func ApplicationKey(p *b24v1.Portal) string {
+	if IdentityInSecret(p) {
+		return p.Status.ApplicationKey
+	}
 	return PortalHost(p.Spec.URL) + "/" + ClientID(p)
 }
 
@@ -45,6 +51,28 @@ func ApplicationKey(p *b24v1.Portal) string {
 // credentials must not use up another team's bot limit or squat its codes.
 func Verified(p *b24v1.Portal) bool {
 	return p != nil && p.Status.VerifiedApplicationKey != "" && p.Status.VerifiedApplicationKey == ApplicationKey(p)
+}
+
+// IdentityInSecret says the Portal's webhook identity is the key clientId of its Secret.
+func IdentityInSecret(p *b24v1.Portal) bool {
+	return p.Spec.Auth.Webhook != nil && p.Spec.Auth.Webhook.ClientID == ""
+}
+
+// IdentityKey is the application key of a webhook identity on a portal: host + "/" + clientID,
+// or, for an identity kept in a Secret (which must appear nowhere in clear), host +
+// "/sha256:" + the first 16 hex digits of its SHA-256.
+func IdentityKey(portalURL, clientID string, secret bool) string {
+	if secret {
+		sum := sha256.Sum256([]byte(clientID))
+		return PortalHost(portalURL) + "/sha256:" + hex.EncodeToString(sum[:8])
+	}
+	return PortalHost(portalURL) + "/" + clientID
+}
+
+// KeyOfIdentity says whether an application key recorded earlier (status.applicationKey)
+// names the webhook identity clientID on the portal, in either form of IdentityKey.
+func KeyOfIdentity(key, portalURL, clientID string) bool {
+	return clientID != "" && (key == IdentityKey(portalURL, clientID, false) || key == IdentityKey(portalURL, clientID, true))
 }
 
 // MaxBots is spec.maxBots or the default.

@@ -78,6 +78,15 @@ func (v *ChatBotValidator) ValidateCreate(ctx context.Context, bot *b24v1.ChatBo
 	app := rules.ApplicationKey(portal)
 	// Only bots of verified Portals hold places: a Portal with made-up credentials cannot use
 	// up another team's limit or squat its codes (rules.ApplicationOf).
+	if app == "" {
+		// The identity is in the Portal's Secret, which the webhook does not read, and the
+		// controller has not recorded its key yet.
+		if errs := codeErrors(inv, bot); len(errs) > 0 {
+			return nil, invalid(bot, errs)
+		}
+		return admission.Warnings{fmt.Sprintf("Portal %s/%s keeps its webhook identity in its Secret and has not been verified yet: the bot limit and event handler checks run in the controller",
+			portal.Namespace, portal.Name)}, nil
+	}
 	others := inv.botsOf(app, client.ObjectKeyFromObject(bot))
 
 	var errs field.ErrorList

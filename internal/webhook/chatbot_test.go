@@ -85,6 +85,19 @@ func TestChatBotCreate(t *testing.T) {
 		{"a bot whose Portal does not exist yet is admitted", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			return bot(a.ns1, "early", "not-yet", "early", hookA), nil
 		}},
+		{"a bot of a Portal whose identity is in its Secret, not verified yet, is admitted; a code taken on the portal is still refused", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			inSecret := portal(a.ns1, "secret-id", a.url(), "bots", 1)
+			inSecret.Spec.Auth.Webhook.ClientID = ""
+			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), inSecret, bot(a.ns1, "support", "acme", "support", hookA),
+				bot(a.ns1, "first", "secret-id", "first", hookA))
+			return bot(a.ns1, "helpdesk", "secret-id", "support", hookB), []string{"spec.code", "ChatBot " + a.ns1 + "/support"}
+		}},
+		{"a bot of a Portal whose identity is in its Secret is admitted past a limit only the controller can count", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
+			inSecret := portal(a.ns1, "secret-id", a.url(), "bots", 1)
+			inSecret.Spec.Auth.Webhook.ClientID = ""
+			mustCreate(t, inSecret, bot(a.ns1, "first", "secret-id", "first", hookA))
+			return bot(a.ns1, "second", "secret-id", "second", hookB), nil
+		}},
 		{"the same code twice in one application is refused, naming the other bot", func(t *testing.T, a *app) (*b24v1.ChatBot, []string) {
 			mustCreate(t, portal(a.ns1, "acme", a.url(), "bots", 0), bot(a.ns1, "support", "acme", "support", hookA))
 			return bot(a.ns1, "helpdesk", "acme", "support", hookA), []string{"spec.code", `code "support" is already used by ChatBot ` + a.ns1 + "/support", a.key, "unique on the portal " + a.host}

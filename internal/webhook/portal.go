@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
+	"github.com/b24ops/b24-operator/internal/bitrix"
 	"github.com/b24ops/b24-operator/internal/rules"
 )
 
@@ -57,6 +58,27 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 	if len(bots) == 0 {
 		return nil, nil
 	}
+	if rotation(old, portal) {
+		// A new webhook identity on the same portal: the controller moves the V2 bots onto it
+		// (imbot.v2.Bot.update fields.botToken); V1 bots have no such move.
+		var v1 []*b24v1.ChatBot
+		for _, b := range bots {
+			if b.KnownAPI() == b24v1.BotAPIV1 {
+				v1 = append(v1, b)
+			}
+		}
+		path := clientIDPath(portal)
+		switch id := portal.Spec.Auth.Webhook.ClientID; {
+		case len(v1) > 0:
+			return nil, invalid(portal, field.ErrorList{field.Forbidden(path, fmt.Sprintf(
+				"this change moves the Portal from application %s to %s, and these ChatBots are V1 bots, and only V2 bots can move to a new webhook identity: %s; "+
+					"delete them first, or create a new Portal for %s", from, to, inv.names(v1, portal.Namespace), to))})
+		case len(id) > bitrix.MaxBotTokenLength:
+			return nil, invalid(portal, field.ErrorList{field.Invalid(path, "(redacted)", fmt.Sprintf(
+				"the V2 bots of this Portal would be moved onto this clientId, and imbot.v2 accepts a bot token of at most %d characters", bitrix.MaxBotTokenLength))})
+		}
+		return admission.Warnings{fmt.Sprintf("the V2 bots of this Portal (%s) will be moved from application %s to %s; until then the old identity must stay valid", inv.names(bots, portal.Namespace), from, to)}, nil
+	}
 	path := field.NewPath("spec", "url")
 	if rules.PortalHost(old.Spec.URL) == rules.PortalHost(portal.Spec.URL) {
 		path = clientIDPath(portal)
@@ -69,6 +91,13 @@ func (v *PortalValidator) ValidateUpdate(ctx context.Context, old, portal *b24v1
 // ValidateDelete allows every delete: the Portal's finalizer keeps it until its bots are gone.
 func (v *PortalValidator) ValidateDelete(context.Context, *b24v1.Portal) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// rotation says the change gives a webhook Portal a new webhook identity on the same portal.
+func rotation(old, p *b24v1.Portal) bool {
+	return old.Spec.Auth.Webhook != nil && p.Spec.Auth.Webhook != nil &&
+		old.Spec.Auth.Webhook.ClientID != p.Spec.Auth.Webhook.ClientID &&
+		rules.PortalHost(old.Spec.URL) == rules.PortalHost(p.Spec.URL)
 }
 
 func clientIDPath(p *b24v1.Portal) *field.Path {

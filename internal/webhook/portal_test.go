@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
@@ -32,6 +33,25 @@ func TestPortalUpdate(t *testing.T) {
 			want: func(a *app) []string {
 				return []string{"spec.auth.webhook.clientId", "to " + a.host + "/other", a.ns1 + "/support"}
 			},
+		},
+		{
+			name:   "a new client id is admitted while only V2 bots use the Portal: the controller rotates them",
+			bots:   []string{"v2:support", "v2:sales"},
+			change: func(p *b24v1.Portal, _ *app) { p.Spec.Auth.Webhook.ClientID = "rotated" },
+		},
+		{
+			name:   "a new client id is refused while a V1 bot uses the Portal, naming it",
+			bots:   []string{"v2:support", "legacy"},
+			change: func(p *b24v1.Portal, _ *app) { p.Spec.Auth.Webhook.ClientID = "rotated" },
+			want: func(a *app) []string {
+				return []string{"spec.auth.webhook.clientId", "V1 bots", a.ns1 + "/legacy"}
+			},
+		},
+		{
+			name:   "a new client id over 40 characters is refused while V2 bots use the Portal",
+			bots:   []string{"v2:support"},
+			change: func(p *b24v1.Portal, _ *app) { p.Spec.Auth.Webhook.ClientID = strings.Repeat("t", 41) },
+			want:   func(a *app) []string { return []string{"spec.auth.webhook.clientId", "at most 40 characters"} },
 		},
 		{
 			name: "switching to OAuth with another client id is refused",
@@ -69,6 +89,10 @@ func TestPortalUpdate(t *testing.T) {
 			p := portal(a.ns1, "acme", a.url(), "bots", 0)
 			mustCreate(t, p)
 			for _, n := range tc.bots {
+				if name, ok := strings.CutPrefix(n, "v2:"); ok {
+					mustCreate(t, botV2(a.ns1, name, "acme", name, hookA))
+					continue
+				}
 				mustCreate(t, bot(a.ns1, n, "acme", n, hookA))
 			}
 			tc.change(p, a)
