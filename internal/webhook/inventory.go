@@ -144,6 +144,10 @@ func (inv *inventory) declaredApplicationOf(b *b24v1.ChatBot) string {
 
 // hostOf is the portal host the ChatBot under admission asks for, "" when unknown.
 func (inv *inventory) hostOf(b *b24v1.ChatBot) string {
+	if p := inv.portalOf(b); p != nil {
+		// Known even while the identity is in the Portal's Secret and no key is recorded.
+		return rules.PortalHost(p.Spec.URL)
+	}
 	return rules.HostOfApplication(inv.declaredApplicationOf(b))
 }
 
