@@ -381,7 +381,12 @@ func (c *Client) encodeBody(method string, p params, token string) ([]byte, erro
 // unacceptable answer (too large, a redirect to another host), or a context error.
 func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (answer, error) {
 	start := time.Now()
-	err := c.limiter.Wait(ctx)
+	var err error
+	if IsRoutine(ctx) {
+		err = waitRoutine(ctx, c.limiter)
+	} else {
+		err = c.limiter.Wait(ctx)
+	}
 	limiterWaitSeconds.WithLabelValues(c.portal).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -98,17 +97,12 @@ func (b *boundBot) botGone(err error) error {
 	return err
 }
 
-// due says a remote check last made at last is due again.
-func due(last *metav1.Time, every time.Duration) bool {
-	return last == nil || time.Since(last.Time) >= every
-}
-
-// untilDue is how long until the next remote check.
-func untilDue(last *metav1.Time, every time.Duration) time.Duration {
-	if last == nil {
+// untilDue is how long until the next remote check after one made at last (zero: none yet).
+func untilDue(last time.Time, every time.Duration) time.Duration {
+	if last.IsZero() {
 		return every
 	}
-	return max(every-time.Since(last.Time), time.Second)
+	return max(every-time.Since(last), time.Second)
 }
 
 // chatAppAdapter registers, updates and unregisters chat apps.
@@ -148,6 +142,8 @@ func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (manag
 
 func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force bool) (managed.Observation, error) {
 	st := &app.Status
+	// Freshness lives in the loop's memory and in metrics, never in status.
+	st.LastVerified = nil
 	resync := resyncOf(e.bot.portal)
 	obs := managed.Observation{RequeueAfter: resync}
 	switch {
@@ -167,7 +163,7 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	}
 	// Bitrix24 has no list or get for chat apps: the existence check is a register (see
 	// verify), so it is Update's to make, not Observe's.
-	e.verify = force || due(st.LastVerified, resync)
+	e.verify = force || managed.Due(ctx, resync)
 	obs.Exists = true
 	obs.UpToDate = st.AppliedHash == hashOf(params) && !e.verify
 	if app.ObserveOnly() {
@@ -179,7 +175,7 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 		}
 	}
 	if !e.verify {
-		obs.RequeueAfter = untilDue(st.LastVerified, resync)
+		obs.RequeueAfter = untilDue(managed.LastVerified(ctx), resync)
 	}
 	obs.Message = fmt.Sprintf("App %d is registered for bot %d and in sync", st.AppID, st.BotID)
 	return obs, nil
@@ -200,7 +196,6 @@ func (e *chatAppExternal) verifyApp(ctx context.Context, app *b24v1.ChatApp, par
 			Message: fmt.Sprintf("ChatApp %d was missing remotely and was registered again as %d", st.AppID, id)}
 		st.AppID, st.AppliedHash = int64(id), ""
 	}
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return recreated, nil
 }
 
@@ -226,7 +221,6 @@ func (e *chatAppExternal) create(ctx context.Context, app *b24v1.ChatApp) error 
 	}
 	st := &app.Status
 	st.AppID, st.BotID, st.AppliedHash = int64(id), int64(e.bot.id), hashOf(params)
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return nil
 }
 

@@ -37,6 +37,10 @@ type Observation struct {
 	// Missing is true when the remote object existed and is gone: Create is reported as
 	// Recreated.
 	Missing bool
+	// Checked says Observe read the remote object in this reconcile (a drift check), rather
+	// than trusting the last verification (LastVerified). When it is found up to date, the
+	// loop remembers the time in memory; it writes nothing for it.
+	Checked bool
 	// Message is the Ready message on success.
 	Message string
 	// RequeueAfter is when to look again (drift checks, cron ticks). Jitter is added.
