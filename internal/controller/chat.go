@@ -117,7 +117,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 		// Nothing asks for a remote read: trust the last one.
 		obs.Exists, obs.UpToDate = true, true
 		obs.RequeueAfter = nextCheck(managed.LastVerified(ctx), resync)
-		obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
+		obs.Message = inSyncMessage(ch)
 		return obs, nil
 	} else if !force && !e.changed(ch) && readyFor(ch) {
 		// A routine drift check of a chat that is Ready as specified (also the first one after
@@ -156,7 +156,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	obs.Exists = true
 	obs.UpToDate = e.plan.empty()
 	obs.Drift = e.plan.fields()
-	obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
+	obs.Message = inSyncMessage(ch)
 	return obs, nil
 }
 
@@ -188,8 +188,14 @@ func (e *chatExternal) changed(ch *b24v1.Chat) bool {
 }
 
 func (e *chatExternal) Create(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
-	return done(e.create(ctx, ch))
+	if err := e.create(ctx, ch); err != nil {
+		return managed.Applied{}, err
+	}
+	// The message the next drift check reports, so that check writes nothing.
+	return managed.Applied{Message: inSyncMessage(ch)}, nil
 }
+
+func inSyncMessage(ch *b24v1.Chat) string { return fmt.Sprintf("Chat %d is in sync", ch.Status.ChatID) }
 
 func (e *chatExternal) create(ctx context.Context, ch *b24v1.Chat) error {
 	p, err := e.addParams(ch)

@@ -177,7 +177,7 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	if !e.verify {
 		obs.RequeueAfter = untilDue(managed.LastVerified(ctx), resync)
 	}
-	obs.Message = fmt.Sprintf("App %d is registered for bot %d and in sync", st.AppID, st.BotID)
+	obs.Message = appInSyncMessage(app)
 	return obs, nil
 }
 
@@ -200,7 +200,15 @@ func (e *chatAppExternal) verifyApp(ctx context.Context, app *b24v1.ChatApp, par
 }
 
 func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) (managed.Applied, error) {
-	return done(e.create(ctx, app))
+	if err := e.create(ctx, app); err != nil {
+		return managed.Applied{}, err
+	}
+	// The message the next check reports, so that check writes nothing.
+	return managed.Applied{Message: appInSyncMessage(app)}, nil
+}
+
+func appInSyncMessage(app *b24v1.ChatApp) string {
+	return fmt.Sprintf("App %d is registered for bot %d and in sync", app.Status.AppID, app.Status.BotID)
 }
 
 func (e *chatAppExternal) create(ctx context.Context, app *b24v1.ChatApp) error {
@@ -239,7 +247,7 @@ func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (manag
 		}
 		applied.Event = ev
 		if ev == nil && st.AppliedHash == hashOf(params) {
-			return managed.Applied{Noop: true}, nil // there, and as the spec says
+			return managed.Applied{Noop: true, Message: appInSyncMessage(app)}, nil // there, and as the spec says
 		}
 	}
 	if err := e.bot.bitrix.AppUpdate(ctx, int(st.AppID), params); err != nil {
@@ -252,6 +260,8 @@ func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (manag
 		return managed.Applied{}, err
 	}
 	st.AppliedHash = hashOf(params)
+	// A verification that registered the app again changed its id.
+	applied.Message = appInSyncMessage(app)
 	return applied, nil
 }
 

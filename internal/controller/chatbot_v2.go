@@ -84,8 +84,7 @@ func eventMode(b *b24v1.ChatBot) b24v1.EventMode {
 
 func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
 	resync := resyncOf(e.portal)
-	obs := managed.Observation{RequeueAfter: resync,
-		Message: fmt.Sprintf("Bot %d is registered through V2 (%s events) and in sync", b.Status.BotID, eventMode(b))}
+	obs := managed.Observation{RequeueAfter: resync, Message: e.inSyncMessage(b)}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}

@@ -73,6 +73,10 @@ type Applied struct {
 	Noop bool
 	// Event replaces the loop's own event (Created, Updated, Deleted...).
 	Event *Event
+	// Message, when set, replaces the Observation's Ready message after a Create or Update
+	// (one that learnt the remote id): the Ready message must be the one the next drift
+	// check reports, or that check rewrites the condition for nothing.
+	Message string
 }
 
 // External acts on the remote object of one Kubernetes object. Implementations record what

@@ -184,6 +184,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 		if err != nil {
 			return r.failed(ctx, *orig, obj, Classify("create", err))
 		}
+		if done.Message != "" {
+			obs.Message = done.Message
+		}
 		if obs.Missing {
 			r.applied(obj, done, EventRecreated, r.Kind+" was missing remotely and was created again")
 		} else {
@@ -194,6 +197,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 		done, err := ext.Update(ctx, obj)
 		if err != nil {
 			return r.failed(ctx, *orig, obj, Classify("update", err))
+		}
+		if done.Message != "" {
+			obs.Message = done.Message
 		}
 		r.applied(obj, done, EventUpdated, r.Kind+" updated")
 		v = verifiedNow

@@ -182,3 +182,47 @@ func TestDriftChecksAtRestWriteNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestTheFirstDriftCheckAfterACreateWritesNothing pins Applied.Message: the Ready message a
+// Create reports (naming the id it learnt) is the one the next drift check reports, so that
+// check finds the status as it would write it.
+func TestTheFirstDriftCheckAfterACreateWritesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		message    string
+		wantWrites int32
+	}{
+		{name: "the create reports the drift check's message: no write", message: "thing 7 is in sync", wantWrites: 0},
+		{name: "without it the first check rewrites Ready once", message: "", wantWrites: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var writes atomic.Int32
+			created := false
+			ext := managed.ExternalFns[*thing]{
+				ObserveFn: func(context.Context, *thing, bool) (managed.Observation, error) {
+					if !created {
+						return managed.Observation{}, nil
+					}
+					return managed.Observation{Exists: true, UpToDate: true, Checked: true, Message: "thing 7 is in sync"}, nil
+				},
+				CreateFn: func(context.Context, *thing) (managed.Applied, error) {
+					created = true
+					return managed.Applied{Message: tc.message}, nil
+				},
+			}
+			base := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(newThing("a")).
+				WithStatusSubresource(&thing{}).Build()
+			h := newProcess(t, countWrites(base, &writes), external(ext))
+			if _, err := h.reconcile("a"); err != nil {
+				t.Fatal(err)
+			}
+			before := writes.Load()
+			if _, err := h.reconcile("a"); err != nil {
+				t.Fatal(err)
+			}
+			if got := writes.Load() - before; got != tc.wantWrites {
+				t.Fatalf("the first drift check wrote %d times, want %d", got, tc.wantWrites)
+			}
+		})
+	}
+}
