@@ -72,7 +72,7 @@ test: tools verify-generated vet fmt-check mod-check vulncheck ## Every check an
 	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/metabot
 
 .PHONY: bench
-bench: envtest-bins ## Benchmarks (requests per resync, time to Ready, at-most-once at scale).
+bench: envtest-bins ## Benchmarks (requests and API writes per resync, cold start vs rate floor, new Chat latency under a saturated drift pass; sizes: B24OPS_BENCH_CHATS=2000, B24OPS_BENCH_NEW_CHATS=3).
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
 
 ##@ Development

@@ -114,7 +114,9 @@ type ChatStatus struct {
 	// AvatarHash is a hash of the avatar bytes last sent.
 	// +optional
 	AvatarHash string `json:"avatarHash,omitempty"`
-	// LastVerified is when the chat was last read back from the portal.
+	// LastVerified is no longer written, and cleared at the chat's next reconcile.
+	// Deprecated: a drift check that finds nothing changed writes nothing; its freshness is
+	// the metric b24ops_drift_check_oldest_age_seconds.
 	// +optional
 	LastVerified *metav1.Time `json:"lastVerified,omitempty"`
 }

@@ -163,7 +163,9 @@ type ChatAppStatus struct {
 	// AppliedHash is a hash of what was last sent (including icon and hash bytes).
 	// +optional
 	AppliedHash string `json:"appliedHash,omitempty"`
-	// LastVerified is when the app was last confirmed to exist remotely.
+	// LastVerified is no longer written, and cleared at the app's next reconcile.
+	// Deprecated: an existence check that finds nothing changed writes nothing; its
+	// freshness is the metric b24ops_drift_check_oldest_age_seconds.
 	// +optional
 	LastVerified *metav1.Time `json:"lastVerified,omitempty"`
 }

@@ -403,7 +403,12 @@ func (c *Client) roundTrip(ctx context.Context, method string, body []byte) (ans
 			Description: "the portal did not answer several requests in a row; calls to it are held back, then tried again"}
 	}
 	start := time.Now()
-	err := c.limiter.Wait(ctx)
+	var err error
+	if IsRoutine(ctx) {
+		err = waitRoutine(ctx, c.limiter)
+	} else {
+		err = c.limiter.Wait(ctx)
+	}
 	limiterWaitSeconds.WithLabelValues(c.portal).Observe(time.Since(start).Seconds())
 	if err != nil {
 		done(neutral)

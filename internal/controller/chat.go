@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -140,6 +141,8 @@ func (a *chatAdapter) Connect(ctx context.Context, ch *b24v1.Chat) (managed.Exte
 
 func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) (managed.Observation, error) {
 	st := &ch.Status
+	// Freshness lives in the loop's memory and in metrics, never in status.
+	st.LastVerified = nil
 	resync := resyncOf(e.bot.portal)
 	// Whatever happens now (a read, a create, an update) counts as this resync's check.
 	obs := managed.Observation{RequeueAfter: nextCheck(time.Now(), resync), Exact: true}
@@ -155,14 +158,19 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 			return obs, err
 		}
 		st.ChatID, st.BotID = int64(id), int64(e.bot.id)
-	} else if !force && !due(st.LastVerified, resync) && !e.changed(ch) {
+	} else if !force && !managed.Due(ctx, resync) && !e.changed(ch) {
 		// Nothing asks for a remote read: trust the last one.
 		obs.Exists, obs.UpToDate = true, true
-		obs.RequeueAfter = nextCheck(st.LastVerified.Time, resync)
-		obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
+		obs.RequeueAfter = nextCheck(managed.LastVerified(ctx), resync)
+		obs.Message = inSyncMessage(ch)
 		return obs, nil
+	} else if !force && !e.changed(ch) && readyFor(ch) {
+		// A routine drift check of a chat that is Ready as specified (also the first one after
+		// a restart) waits behind new and changed chats for the portal's rate budget.
+		ctx = bitrix.Routine(ctx)
 	}
 
+	obs.Checked = true
 	d, members, err := e.read(ctx, int(st.ChatID))
 	if errors.Is(err, bitrix.ErrAccessError) {
 		// The chat is gone, or the bot is no longer in it. Which one, the entity tells.
@@ -193,10 +201,7 @@ func (e *chatExternal) Observe(ctx context.Context, ch *b24v1.Chat, force bool) 
 	obs.Exists = true
 	obs.UpToDate = e.plan.empty()
 	obs.Drift = e.plan.fields()
-	if obs.UpToDate {
-		st.LastVerified = &metav1.Time{Time: time.Now()}
-	}
-	obs.Message = fmt.Sprintf("Chat %d is in sync", st.ChatID)
+	obs.Message = inSyncMessage(ch)
 	return obs, nil
 }
 
@@ -213,6 +218,12 @@ func nextCheck(last time.Time, resync time.Duration) time.Duration {
 	return max(time.Until(at), time.Second)
 }
 
+// readyFor says the chat is Ready for its current generation.
+func readyFor(ch *b24v1.Chat) bool {
+	c := meta.FindStatusCondition(ch.Status.Conditions, b24v1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && ch.Status.ObservedGeneration == ch.Generation
+}
+
 // changed says the spec may differ from the chat as last read: a new generation, a new
 // avatar, or another bot.
 func (e *chatExternal) changed(ch *b24v1.Chat) bool {
@@ -222,8 +233,14 @@ func (e *chatExternal) changed(ch *b24v1.Chat) bool {
 }
 
 func (e *chatExternal) Create(ctx context.Context, ch *b24v1.Chat) (managed.Applied, error) {
-	return done(e.create(ctx, ch))
+	if err := e.create(ctx, ch); err != nil {
+		return managed.Applied{}, err
+	}
+	// The message the next drift check reports, so that check writes nothing.
+	return managed.Applied{Message: inSyncMessage(ch)}, nil
 }
+
+func inSyncMessage(ch *b24v1.Chat) string { return fmt.Sprintf("Chat %d is in sync", ch.Status.ChatID) }
 
 func (e *chatExternal) create(ctx context.Context, ch *b24v1.Chat) error {
 	p, err := e.addParams(ch)
@@ -247,7 +264,6 @@ func (e *chatExternal) create(ctx context.Context, ch *b24v1.Chat) error {
 	if ch.Spec.Avatar != nil {
 		st.AvatarHash = hashOf(e.avatar)
 	}
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return nil
 }
 
@@ -381,15 +397,11 @@ func (e *chatExternal) Update(ctx context.Context, ch *b24v1.Chat) (managed.Appl
 	return done(e.update(ctx, ch))
 }
 
-func (e *chatExternal) update(ctx context.Context, ch *b24v1.Chat) (err error) {
+// A failed update is read again on the next pass, whatever did or did not apply: the loop
+// forgets the last verification of a reconcile that failed.
+func (e *chatExternal) update(ctx context.Context, ch *b24v1.Chat) error {
 	st, p := &ch.Status, e.plan
 	chat, bot, c := int(st.ChatID), e.bot.id, e.bot.bitrix
-	defer func() {
-		if err != nil {
-			// Read again on the next pass, whatever did or did not apply.
-			st.LastVerified = nil
-		}
-	}()
 	// Bitrix24 answers WRONG_REQUEST to an update that changes nothing. Right after a read it
 	// means someone set the same value meanwhile (or, for the avatar, whose bytes cannot be
 	// read back, that the chat already has it): the wanted state holds.
@@ -443,7 +455,6 @@ func (e *chatExternal) update(ctx context.Context, ch *b24v1.Chat) (err error) {
 	if p.ownerStuck != 0 {
 		return managed.Stalled(b24v1.ReasonRemoteError, "chat %d is owned by another user, and only the owner can hand it over: ownerId %d cannot be applied", chat, p.ownerStuck)
 	}
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return nil
 }
 

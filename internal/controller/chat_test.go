@@ -71,8 +71,8 @@ func TestChat(t *testing.T) {
 		create(t, ch)
 		assertInSync(t, ch)
 
-		if ch.Status.ChatID == 0 || ch.Status.BotID != bot.Status.BotID || ch.Status.AvatarHash == "" || ch.Status.LastVerified == nil {
-			t.Fatalf("status = %+v, want chatId, the bot's id, avatarHash and lastVerified", ch.Status)
+		if ch.Status.ChatID == 0 || ch.Status.BotID != bot.Status.BotID || ch.Status.AvatarHash == "" || ch.Status.LastVerified != nil {
+			t.Fatalf("status = %+v, want chatId, the bot's id, avatarHash and no lastVerified (no longer written)", ch.Status)
 		}
 		got := remoteChat(t, sim, ch.Status.ChatID)
 		botID := int(bot.Status.BotID)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -98,17 +97,12 @@ func (b *boundBot) botGone(err error) error {
 	return err
 }
 
-// due says a remote check last made at last is due again.
-func due(last *metav1.Time, every time.Duration) bool {
-	return last == nil || time.Since(last.Time) >= every
-}
-
-// untilDue is how long until the next remote check.
-func untilDue(last *metav1.Time, every time.Duration) time.Duration {
-	if last == nil {
+// untilDue is how long until the next remote check after one made at last (zero: none yet).
+func untilDue(last time.Time, every time.Duration) time.Duration {
+	if last.IsZero() {
 		return every
 	}
-	return max(every-time.Since(last.Time), time.Second)
+	return max(every-time.Since(last), time.Second)
 }
 
 // chatAppAdapter registers, updates and unregisters chat apps.
@@ -148,12 +142,14 @@ func (a *chatAppAdapter) Connect(ctx context.Context, app *b24v1.ChatApp) (manag
 
 func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force bool) (managed.Observation, error) {
 	st := &app.Status
+	// Freshness lives in the loop's memory and in metrics, never in status.
+	st.LastVerified = nil
 	resync := resyncOf(e.bot.portal)
 	obs := managed.Observation{RequeueAfter: resync}
 	if st.AppID == 0 && app.Spec.Adopt != nil {
 		// An existing app named by its id. Bitrix24 cannot read it back: it is taken on trust,
 		// and never having been applied, it is taken over with an update (see Update).
-		st.AppID, st.BotID, st.AppliedHash, st.LastVerified = app.Spec.Adopt.ID, int64(e.bot.id), "", nil
+		st.AppID, st.BotID, st.AppliedHash = app.Spec.Adopt.ID, int64(e.bot.id), ""
 	}
 	switch {
 	case st.AppID == 0 && app.ObserveOnly():
@@ -175,7 +171,7 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 	}
 	// Bitrix24 has no list or get for chat apps: the existence check is a register (see
 	// verify), so it is Update's to make, not Observe's.
-	e.verify = force || due(st.LastVerified, resync)
+	e.verify = force || managed.Due(ctx, resync)
 	if st.AppliedHash == "" {
 		// Adopted and never applied: the update that takes it over is the existence check
 		// (CHAT_APP_ID_ERROR when it is gone); a register by code first could make a second app.
@@ -195,9 +191,9 @@ func (e *chatAppExternal) Observe(ctx context.Context, app *b24v1.ChatApp, force
 		}
 	}
 	if !e.verify {
-		obs.RequeueAfter = untilDue(st.LastVerified, resync)
+		obs.RequeueAfter = untilDue(managed.LastVerified(ctx), resync)
 	}
-	obs.Message = fmt.Sprintf("App %d is registered for bot %d and in sync", st.AppID, st.BotID)
+	obs.Message = appInSyncMessage(app)
 	return obs, nil
 }
 
@@ -216,12 +212,19 @@ func (e *chatAppExternal) verifyApp(ctx context.Context, app *b24v1.ChatApp, par
 			Message: fmt.Sprintf("ChatApp %d was missing remotely and was registered again as %d", st.AppID, id)}
 		st.AppID, st.AppliedHash = int64(id), ""
 	}
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return recreated, nil
 }
 
 func (e *chatAppExternal) Create(ctx context.Context, app *b24v1.ChatApp) (managed.Applied, error) {
-	return done(e.create(ctx, app))
+	if err := e.create(ctx, app); err != nil {
+		return managed.Applied{}, err
+	}
+	// The message the next check reports, so that check writes nothing.
+	return managed.Applied{Message: appInSyncMessage(app)}, nil
+}
+
+func appInSyncMessage(app *b24v1.ChatApp) string {
+	return fmt.Sprintf("App %d is registered for bot %d and in sync", app.Status.AppID, app.Status.BotID)
 }
 
 func (e *chatAppExternal) create(ctx context.Context, app *b24v1.ChatApp) error {
@@ -242,7 +245,6 @@ func (e *chatAppExternal) create(ctx context.Context, app *b24v1.ChatApp) error 
 	}
 	st := &app.Status
 	st.AppID, st.BotID, st.AppliedHash = int64(id), int64(e.bot.id), hashOf(params)
-	st.LastVerified = &metav1.Time{Time: time.Now()}
 	return nil
 }
 
@@ -261,7 +263,7 @@ func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (manag
 		}
 		applied.Event = ev
 		if ev == nil && st.AppliedHash == hashOf(params) {
-			return managed.Applied{Noop: true}, nil // there, and as the spec says
+			return managed.Applied{Noop: true, Message: appInSyncMessage(app)}, nil // there, and as the spec says
 		}
 	}
 	if err := e.bot.bitrix.AppUpdate(ctx, int(st.AppID), params); err != nil {
@@ -273,11 +275,9 @@ func (e *chatAppExternal) Update(ctx context.Context, app *b24v1.ChatApp) (manag
 		}
 		return managed.Applied{}, err
 	}
-	if st.AppliedHash == "" && !e.verify {
-		// The update of an adopted app found it there: that is its existence check.
-		st.LastVerified = &metav1.Time{Time: time.Now()}
-	}
 	st.AppliedHash = hashOf(params)
+	// A verification that registered the app again changed its id.
+	applied.Message = appInSyncMessage(app)
 	return applied, nil
 }
 

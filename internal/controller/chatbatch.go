@@ -29,11 +29,14 @@ type chatBatcher struct {
 	queues         map[batchKey]*batchQueue
 }
 
-// batchKey separates portals, and the clients of one Portal before and after its
-// credentials change.
+// batchKey separates portals, the clients of one Portal before and after its credentials
+// change, and routine drift reads (bitrix.Routine) from the commands of new and changed chats:
+// a routine batch waits for the portal's limiter to hold more than its reserve, the others
+// never wait behind it.
 type batchKey struct {
-	portal types.NamespacedName
-	client *bitrix.Client
+	portal  types.NamespacedName
+	client  *bitrix.Client
+	routine bool
 }
 
 // batchQueue is one portal's open batch and the number of its batches in flight.
@@ -67,7 +70,7 @@ func (b *chatBatcher) do(ctx context.Context, portal types.NamespacedName, c *bi
 	if len(cmds) > bitrix.MaxBatchCommands {
 		return bitrix.BatchResult{}, fmt.Errorf("%d commands do not fit in one batch", len(cmds))
 	}
-	k := batchKey{portal: portal, client: c}
+	k := batchKey{portal: portal, client: c, routine: bitrix.IsRoutine(ctx)}
 	b.mu.Lock()
 	q := b.queues[k]
 	if q == nil {
@@ -140,7 +143,11 @@ func (b *chatBatcher) sendLocked(k batchKey, q *batchQueue) {
 	q.inFlight++
 	ob.timer.Stop()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), chatBatchTimeout)
+		ctx := context.Background()
+		if k.routine {
+			ctx = bitrix.Routine(ctx)
+		}
+		ctx, cancel := context.WithTimeout(ctx, chatBatchTimeout)
 		ob.res, ob.err = ob.client.Batch(ctx, ob.cmds, false)
 		cancel()
 		close(ob.done)

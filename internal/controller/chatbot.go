@@ -114,7 +114,7 @@ func (e *chatBotExternal) Observe(ctx context.Context, b *b24v1.ChatBot, force b
 		b.Status.API = b24v1.BotAPIV1 // registered before status.api existed
 	}
 	resync := resyncOf(e.portal)
-	obs := managed.Observation{RequeueAfter: resync, Message: fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID) + e.note}
+	obs := managed.Observation{RequeueAfter: resync, Message: e.inSyncMessage(b)}
 	if b.ObserveOnly() {
 		return e.observe(ctx, b, obs, force)
 	}
@@ -195,10 +195,24 @@ func (e *chatBotExternal) observe(ctx context.Context, b *b24v1.ChatBot, obs man
 }
 
 func (e *chatBotExternal) Create(ctx context.Context, b *b24v1.ChatBot) (managed.Applied, error) {
+	create := e.create
 	if e.api == b24v1.BotAPIV2 {
-		return done(e.createV2(ctx, b))
+		create = e.createV2
 	}
-	return done(e.create(ctx, b))
+	if err := create(ctx, b); err != nil {
+		return managed.Applied{}, err
+	}
+	// The message the next drift check reports (with the new bot id), so that check writes
+	// nothing.
+	return managed.Applied{Message: e.inSyncMessage(b)}, nil
+}
+
+// inSyncMessage is the Ready message of a bot in sync.
+func (e *chatBotExternal) inSyncMessage(b *b24v1.ChatBot) string {
+	if e.api == b24v1.BotAPIV2 {
+		return fmt.Sprintf("Bot %d is registered through V2 (%s events) and in sync", b.Status.BotID, eventMode(b))
+	}
+	return fmt.Sprintf("Bot %d is registered and in sync", b.Status.BotID) + e.note
 }
 
 func (e *chatBotExternal) create(ctx context.Context, b *b24v1.ChatBot) error {

@@ -86,13 +86,12 @@ func eventMode(b *b24v1.ChatBot) b24v1.EventMode {
 
 func (e *chatBotExternal) observeV2(ctx context.Context, b *b24v1.ChatBot, force bool) (managed.Observation, error) {
 	resync := resyncOf(e.portal)
-	obs := managed.Observation{RequeueAfter: resync,
-		Message: fmt.Sprintf("Bot %d is registered through V2 (%s events) and in sync", b.Status.BotID, eventMode(b))}
 	adopting := b.Status.BotID == 0 && b.Spec.Adopt != nil
 	if adopting {
 		// The existing bot named by its id: found below, it is taken over in place.
 		b.Status.BotID = b.Spec.Adopt.ID
 	}
+	obs := managed.Observation{RequeueAfter: resync, Message: e.inSyncMessage(b)}
 	if b.Status.BotID == 0 {
 		return obs, nil
 	}

@@ -119,11 +119,24 @@ func startManager(t *testing.T, mo managerOpts) (shared *controller.Shared, stop
 
 // benchManager runs the controllers with the production defaults (a real clock) and no log
 // output until stopped.
-func benchManager(b *testing.B) (stop func()) {
+func benchManager(b *testing.B) (stop func()) { return benchManagerWith(b, nil) }
+
+// benchManagerWith is benchManager whose API client newClient wraps (nil: none).
+func benchManagerWith(b *testing.B, newClient func(client.Client) client.Client) (stop func()) {
 	// The API client logs through the global logger; keep it quiet (and without the notice
 	// that it was never set).
 	ctrl.SetLogger(logr.Discard())
-	mgr, err := ctrl.NewManager(env.Config, managerOptions(logr.Discard()))
+	opts := managerOptions(logr.Discard())
+	if newClient != nil {
+		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.New(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return newClient(c), nil
+		}
+	}
+	mgr, err := ctrl.NewManager(env.Config, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

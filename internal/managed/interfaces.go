@@ -37,6 +37,10 @@ type Observation struct {
 	// Missing is true when the remote object existed and is gone: Create is reported as
 	// Recreated.
 	Missing bool
+	// Checked says Observe read the remote object in this reconcile (a drift check), rather
+	// than trusting the last verification (LastVerified). When it is found up to date, the
+	// loop remembers the time in memory; it writes nothing for it.
+	Checked bool
 	// Message is the Ready message on success.
 	Message string
 	// RequeueAfter is when to look again (drift checks, cron ticks). Jitter is added.
@@ -72,6 +76,10 @@ type Applied struct {
 	Noop bool
 	// Event replaces the loop's own event (Created, Updated, Deleted...).
 	Event *Event
+	// Message, when set, replaces the Observation's Ready message after a Create or Update
+	// (one that learnt the remote id): the Ready message must be the one the next drift
+	// check reports, or that check rewrites the condition for nothing.
+	Message string
 }
 
 // External acts on the remote object of one Kubernetes object. Implementations record what

@@ -16,8 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -49,6 +51,9 @@ const (
 type Reconciler[T Object] struct {
 	// written remembers the resourceVersion of each object's last write by this loop.
 	written sync.Map
+	// verified remembers when each object was last verified (see LastVerified).
+	verified  sync.Map
+	trackOnce sync.Once
 
 	Client   client.Client
 	Recorder events.EventRecorder
@@ -86,11 +91,13 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.written.Delete(req.NamespacedName)
+			r.verified.Delete(req.NamespacedName)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 
 	if !obj.GetDeletionTimestamp().IsZero() {
+		r.verified.Delete(req.NamespacedName)
 		return r.reconcileDelete(ctx, obj)
 	}
 
@@ -112,22 +119,28 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	}
 
 	orig := obj.DeepCopyObject().(T)
+	ctx = WithLastVerified(ctx, r.lastVerified(req.NamespacedName))
 	wctx, cancel := r.deadline(ctx)
-	res, err := r.reconcileNormal(wctx, &orig, &obj)
+	res, v, err := r.reconcileNormal(wctx, &orig, &obj)
 	cancel()
+	if err != nil {
+		v = forget
+	}
 	// The request is acknowledged whatever the outcome (as Flux does), so a user waiting on
 	// status.lastHandledReconcileAt learns the reconcile ran even when it failed; and only in
 	// the last write, so a record-before-act write does not acknowledge an action not yet taken.
 	obj.CommonStatus().LastHandledReconcileAt = obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
 	if perr := r.patchStatus(ctx, orig, obj); perr != nil && err == nil {
+		r.noteVerification(req.NamespacedName, forget)
 		return reconcile.Result{}, perr
 	}
+	r.noteVerification(req.NamespacedName, v)
 	return res, err
 }
 
 // reconcileNormal observes and acts. orig is the object as stored: a record-before-act write
 // moves it forward, and a failed one takes back what was to be recorded.
-func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (reconcile.Result, error) {
+func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (reconcile.Result, verification, error) {
 	obj := *objp
 	st := obj.CommonStatus()
 	requested := obj.GetAnnotations()[b24v1.ReconcileRequestedAtAnnotation]
@@ -140,24 +153,36 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 	}
 
 	if _, err := r.recordDeletionPolicy(ctx, obj); err != nil {
-		return r.fail(ctx, *orig, obj, err)
+		return r.failed(ctx, *orig, obj, err)
 	}
 	if err := r.waitForDependencies(ctx, obj); err != nil {
-		return r.fail(ctx, *orig, obj, Classify("resolve dependencies", err))
+		return r.failed(ctx, *orig, obj, Classify("resolve dependencies", err))
 	}
 	ext, err := r.Adapter.Connect(ctx, obj)
 	if err != nil {
-		return r.fail(ctx, *orig, obj, Classify("resolve dependencies", err))
+		return r.failed(ctx, *orig, obj, Classify("resolve dependencies", err))
 	}
 	obs, err := ext.Observe(ctx, obj, force)
 	for _, e := range obs.Events {
 		r.record(obj, e.Type, e.Reason, e.Message)
 	}
 	if err != nil {
-		return r.fail(ctx, *orig, obj, Classify("read remote state", err))
+		return r.failed(ctx, *orig, obj, Classify("read remote state", err))
 	}
 	if observeOnly(obj) {
-		return r.observed(ctx, *orig, obj, obs)
+		res, err := r.observed(ctx, *orig, obj, obs)
+		v := keep
+		switch {
+		case !obs.Exists:
+			v = forget
+		case obs.Checked:
+			v = verifiedNow
+		}
+		return res, v, err
+	}
+	v := keep
+	if obs.Checked {
+		v = verifiedNow
 	}
 	meta.RemoveStatusCondition(&st.Conditions, b24v1.ConditionSynced)
 	switch {
@@ -166,27 +191,35 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, orig, objp *T) (rec
 		if rec, ok := ext.(RecordsBeforeCreate[T]); ok && rec.RecordBeforeCreate(obj) {
 			if err := r.recordBeforeAct(ctx, *orig, obj); err != nil {
 				*objp = before
-				return r.fail(ctx, *orig, before, err)
+				return r.failed(ctx, *orig, before, err)
 			}
 			*orig = obj.DeepCopyObject().(T)
 		}
 		done, err := ext.Create(ctx, obj)
 		if err != nil {
-			return r.fail(ctx, *orig, obj, Classify("create", err))
+			return r.failed(ctx, *orig, obj, Classify("create", err))
+		}
+		if done.Message != "" {
+			obs.Message = done.Message
 		}
 		if obs.Missing {
 			r.applied(obj, done, EventRecreated, r.Kind+" was missing remotely and was created again")
 		} else {
 			r.applied(obj, done, EventCreated, r.Kind+" created")
 		}
+		v = verifiedNow
 	case !obs.UpToDate:
 		done, err := ext.Update(ctx, obj)
 		if err != nil {
-			return r.fail(ctx, *orig, obj, Classify("update", err))
+			return r.failed(ctx, *orig, obj, Classify("update", err))
+		}
+		if done.Message != "" {
+			obs.Message = done.Message
 		}
 		r.applied(obj, done, EventUpdated, r.Kind+" updated")
+		v = verifiedNow
 	}
-	return r.succeed(obj, obs), nil
+	return r.succeed(obj, obs), v, nil
 }
 
 func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (reconcile.Result, error) {
@@ -535,7 +568,15 @@ func (r *Reconciler[T]) succeed(obj T, obs Observation) reconcile.Result {
 	if !obs.Exact {
 		after = r.jitter(after)
 	}
-	return reconcile.Result{RequeueAfter: after}
+	// The next drift check waits behind new and changed objects (whose events come at the
+	// default priority) in the controller's priority queue.
+	return reconcile.Result{RequeueAfter: after, Priority: ptr.To(handler.LowPriority)}
+}
+
+// failed is fail on the normal path: the last verification is forgotten.
+func (r *Reconciler[T]) failed(ctx context.Context, orig, obj T, e *Error) (reconcile.Result, verification, error) {
+	res, err := r.fail(ctx, orig, obj, e)
+	return res, forget, err
 }
 
 // fail records a failure and decides the requeue.

@@ -82,7 +82,7 @@ func registeredMetrics(t *testing.T) []metricDoc {
 			typ = "counter"
 		case *prometheus.HistogramVec, prometheus.Histogram:
 			typ = "histogram"
-		case *prometheus.GaugeVec, prometheus.Gauge, *StateCollector:
+		case *prometheus.GaugeVec, prometheus.Gauge, *StateCollector, *FreshnessCollector:
 			typ = "gauge"
 		default:
 			t.Fatalf("document the type of %T", c)
