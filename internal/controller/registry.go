@@ -44,6 +44,8 @@ func Kinds() []Kind {
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.ChatApp).Spec.BotRef.Name} }}}},
 		{Name: "Chat", Object: &b24v1.Chat{}, Webhook: true, setup: (*setup).chat,
 			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }}}},
+		{Name: "BotCommand", Object: &b24v1.BotCommand{}, Webhook: true, setup: (*setup).botCommand,
+			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.BotCommand).Spec.BotRef.Name} }}}},
 		{Name: "Metabot", Object: &b24v1.Metabot{}, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
 			Indexes: []Index{{refs.IndexMetabotRef, func(o client.Object) []string { return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name} }}}},

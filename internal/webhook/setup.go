@@ -19,7 +19,7 @@ import (
 
 // +kubebuilder:webhookconfiguration:mutating=false,name=b24-operator
 
-// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chats,verbs=get;list;watch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chats;botcommands,verbs=get;list;watch
 
 // Kind is a kind admission validates.
 type Kind struct {
@@ -35,6 +35,9 @@ func Kinds() []Kind {
 		}},
 		{"Chat", func(mgr ctrl.Manager) error {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Chat{}).WithValidator(NewChatValidator(mgr.GetAPIReader())).Complete()
+		}},
+		{"BotCommand", func(mgr ctrl.Manager) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.BotCommand{}).WithValidator(NewBotCommandValidator(mgr.GetAPIReader())).Complete()
 		}},
 		{"Portal", func(mgr ctrl.Manager) error {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(mgr.GetAPIReader())).Complete()
