@@ -227,6 +227,32 @@ func TestBotCommandV1(t *testing.T) {
 		waitReady(t, second)
 	})
 
+	run("an ObserveOnly command of a V1 bot is found through imbot.v2.Command.list with zero writes", func(t *testing.T, ns string, sim *bitrixtest.Server) {
+		portalWithBot(t, ns, sim)
+		was := botCommand(ns, "was-help", "support", "help")
+		was.Spec.DeletionPolicy = ptr(b24v1.DeletionPolicyOrphan)
+		create(t, was)
+		waitReady(t, was)
+		deleteObject(t, was)
+		waitGone(t, was)
+		writes := commandWrites(sim)
+
+		cmd := botCommand(ns, "help", "support", "help")
+		cmd.Spec.ManagementPolicy = ptr(b24v1.ManagementPolicyObserveOnly)
+		create(t, cmd)
+		waitReady(t, cmd)
+		if cmd.Status.CommandID != was.Status.CommandID {
+			t.Fatalf("status commandId %d, want the existing command %d", cmd.Status.CommandID, was.Status.CommandID)
+		}
+		if synced := meta.FindStatusCondition(cmd.Status.Conditions, b24v1.ConditionSynced); synced == nil || synced.Status != metav1.ConditionTrue {
+			t.Errorf("Synced = %+v, want True", synced)
+		}
+		forceReconcile(t, cmd)
+		if n := commandWrites(sim) - writes; n != 0 {
+			t.Fatalf("%d command writes for an ObserveOnly command", n)
+		}
+	})
+
 	deletion := []struct {
 		name   string
 		policy b24v1.DeletionPolicy

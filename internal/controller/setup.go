@@ -53,7 +53,7 @@ type Options struct {
 	// (--require-secret-label=false, for single-team clusters). The cache must then watch
 	// every Secret: see CacheByObject.
 	AllowUnlabelledSecrets bool
-	// DefaultDeletionPolicy applies to ChatBots, ChatApps and Chats that set no
+	// DefaultDeletionPolicy applies to ChatBots, ChatApps, Chats and BotCommands that set no
 	// spec.deletionPolicy in namespaces without the b24ops.io/default-deletion-policy
 	// annotation; empty means Delete.
 	DefaultDeletionPolicy b24v1.DeletionPolicy
