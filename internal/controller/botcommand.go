@@ -373,11 +373,43 @@ func paramsV2(cmd *b24v1.BotCommand) bitrix.CommandV2Params {
 // commandsV2 reads the bot's commands: one imbot.v2.Command.list per bot per resync serves
 // every BotCommand of the bot.
 func (e *botCommandExternal) commandsV2(ctx context.Context, force bool) ([]bitrix.CommandV2, error) {
-	list, err := e.portals.CommandsV2(ctx, client.ObjectKeyFromObject(e.bot.portal), e.bot.bitrix, e.bot.id, resyncOf(e.bot.portal)/2, force)
+	peers, err := e.listPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := e.portals.CommandsV2(ctx, client.ObjectKeyFromObject(e.bot.portal), e.bot.bitrix, e.bot.id, peers, resyncOf(e.bot.portal)/2, force)
 	if errors.Is(err, bitrix.ErrBotNotFoundV2) {
 		return nil, managed.Waiting(b24v1.ReasonDependencyNotReady, "bot %d of ChatBot %s is gone from the portal; waiting for the ChatBot to register it again", e.bot.id, e.bot.name)
 	}
 	return list, err
+}
+
+// listPeers are the ids of the Portal's other bots whose BotCommands read Command.list (those
+// of V2 bots, and ObserveOnly ones), so that one refresh reads them together.
+func (e *botCommandExternal) listPeers(ctx context.Context) ([]int, error) {
+	ns := e.bot.portal.Namespace
+	var cmds b24v1.BotCommandList
+	if err := e.client.List(ctx, &cmds, client.InNamespace(ns)); err != nil {
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list BotCommands: %v", err)
+	}
+	var bots b24v1.ChatBotList
+	if err := e.client.List(ctx, &bots, client.InNamespace(ns), client.MatchingFields{refs.IndexPortalRef: e.bot.portal.Name}); err != nil {
+		return nil, managed.Retryable(b24v1.ReasonRemoteError, "list ChatBots: %v", err)
+	}
+	reads := map[string]bool{}
+	for i := range cmds.Items {
+		c := &cmds.Items[i]
+		reads[c.Spec.BotRef.Name] = reads[c.Spec.BotRef.Name] || c.ObserveOnly() // present: the bot has commands
+	}
+	var ids []int
+	for i := range bots.Items {
+		b := &bots.Items[i]
+		observed, has := reads[b.Name]
+		if has && b.Status.BotID != 0 && int(b.Status.BotID) != e.bot.id && (observed || b.KnownAPI() == b24v1.BotAPIV2) {
+			ids = append(ids, int(b.Status.BotID))
+		}
+	}
+	return ids, nil
 }
 
 func (e *botCommandExternal) observeV2(ctx context.Context, cmd *b24v1.BotCommand, force bool) (managed.Observation, error) {

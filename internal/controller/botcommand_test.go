@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	b24v1 "github.com/b24ops/b24-operator/api/v1alpha1"
 	"github.com/b24ops/b24-operator/internal/bitrix"
@@ -505,5 +506,57 @@ func TestBotCommandCrashAfterRegister(t *testing.T) {
 				t.Fatalf("remote commands %+v, status id %d: want the one command, recorded", cmds, cmd.Status.CommandID)
 			}
 		})
+	}
+}
+
+// TestBotCommandListsShareBatches pins the V2 drift read: the command lists of a Portal's bots
+// are read together, in batch requests, and one read serves every command of a bot. A manager
+// that starts with an empty cache reads all three bots' lists at once.
+func TestBotCommandListsShareBatches(t *testing.T) {
+	sim := bitrixtest.NewServer()
+	defer sim.Close()
+	ns, _, stop1 := startTest(t, managerOpts{})
+	webhookPortal(t, ns, "acme", "acme-bots", sim)
+	bots := map[string]bool{}
+	for _, name := range []string{"one", "two", "three"} {
+		b := chatBotV2(ns, name, "acme", name)
+		create(t, b)
+		for _, c := range []string{"help", "status"} {
+			create(t, v2Command(ns, name+"-"+c, name, c))
+		}
+		waitReady(t, b)
+		bots[fmt.Sprint(b.Status.BotID)] = true
+	}
+	var cmds b24v1.BotCommandList
+	eventually(t, 30*time.Second, "every command Ready", func() (bool, string) {
+		if err := env.Client.List(context.Background(), &cmds, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		for i := range cmds.Items {
+			if c := meta.FindStatusCondition(cmds.Items[i].Status.Conditions, b24v1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+				return false, cmds.Items[i].Name + " not Ready"
+			}
+		}
+		return len(cmds.Items) == 6, fmt.Sprintf("%d commands", len(cmds.Items))
+	})
+	stop1()
+
+	sim.ResetCalls()
+	startManager(t, managerOpts{})
+	read := map[string]bool{}
+	eventually(t, 30*time.Second, "the command lists of the three bots", func() (bool, string) {
+		for _, c := range sim.Calls() {
+			if c.Method != "imbot.v2.Command.list" {
+				continue
+			}
+			if c.BatchKey == "" {
+				t.Fatalf("Command.list of bot %v read on its own, not with the Portal's other bots", c.Params["BOTID"])
+			}
+			read[fmt.Sprint(c.Params["BOTID"])] = true
+		}
+		return len(read) == len(bots), fmt.Sprintf("read %v of %v", read, bots)
+	})
+	if n := commandWrites(sim); n != 0 {
+		t.Errorf("%d command writes after a restart", n)
 	}
 }

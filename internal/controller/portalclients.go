@@ -46,7 +46,7 @@ type Portals struct {
 	clients  map[types.NamespacedName]*portalClient
 	limiters limiterSet
 	lists    map[types.NamespacedName]*botListEntry
-	commands map[commandListKey]*commandListEntry
+	commands map[types.NamespacedName]*commandLists
 }
 
 type portalClient struct {
