@@ -48,3 +48,15 @@ func (o *ChatApp) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolic
 func (o *Chat) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }
 
 func observeOnly(p *ManagementPolicy) bool { return p != nil && *p == ManagementPolicyObserveOnly }
+
+// CommonStatus returns the status part every kind shares.
+func (o *BotCommand) CommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// SpecDeletionPolicy is spec.deletionPolicy; nil means the default applies.
+func (o *BotCommand) SpecDeletionPolicy() *DeletionPolicy { return o.Spec.DeletionPolicy }
+
+// SetEffectiveDeletionPolicy records the deletion policy in effect in status.
+func (o *BotCommand) SetEffectiveDeletionPolicy(p DeletionPolicy) { o.Status.DeletionPolicy = p }
+
+// ObserveOnly says spec.managementPolicy is ObserveOnly.
+func (o *BotCommand) ObserveOnly() bool { return observeOnly(o.Spec.ManagementPolicy) }

@@ -151,6 +151,7 @@ func TestPrinterColumnsOnTheAPIServer(t *testing.T) {
 	create("ChatBot", "support", spec("ChatBot"), nil)
 	create("Chat", "incidents", spec("Chat"), nil)
 	create("ChatApp", "help", spec("ChatApp"), nil)
+	create("BotCommand", "help", spec("BotCommand"), map[string]any{"commandId": 12})
 
 	for _, tc := range []struct {
 		name     string
@@ -183,6 +184,11 @@ func TestPrinterColumnsOnTheAPIServer(t *testing.T) {
 		{
 			name: "a ChatApp shows its bot", resource: "chatapps", object: "help",
 			want: map[string]any{"Bot": "support"},
+		},
+		{
+			name: "a BotCommand shows its command id, command and bot", resource: "botcommands", object: "help",
+			want:  map[string]any{"Command ID": float64(12), "Command": "help", "Bot": "support"},
+			order: []string{"Ready", "Reason", "Command ID", "Command", "Bot", "Bot ID", "Age", "Message"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,6 +225,8 @@ func TestSelectableFields(t *testing.T) {
 		{"Chat", "of-sales", []mutation{set("botRef.name", "sales")}},
 		{"ChatApp", "of-support", nil},
 		{"ChatApp", "of-sales", []mutation{set("botRef.name", "sales")}},
+		{"BotCommand", "of-support", nil},
+		{"BotCommand", "of-sales", []mutation{set("botRef.name", "sales")}},
 		{"ScheduledJob", "in-sales", nil},
 		{"ScheduledJob", "in-other", []mutation{set("metabotRef.name", "other")}},
 	} {
@@ -232,6 +240,7 @@ func TestSelectableFields(t *testing.T) {
 		{"ChatBot", "spec.portalRef.name", "acme", "on-acme"},
 		{"Chat", "spec.botRef.name", "support", "of-support"},
 		{"ChatApp", "spec.botRef.name", "sales", "of-sales"},
+		{"BotCommand", "spec.botRef.name", "support", "of-support"},
 		{"ScheduledJob", "spec.metabotRef.name", "other", "in-other"},
 	} {
 		t.Run(tc.kind+" by "+tc.field, func(t *testing.T) {

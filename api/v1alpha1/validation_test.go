@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var kinds = []string{"Portal", "ChatBot", "ChatApp", "Chat", "Metabot", "ScheduledJob"}
+var kinds = []string{"Portal", "ChatBot", "ChatApp", "Chat", "BotCommand", "Metabot", "ScheduledJob"}
 
 // --- building manifests -----------------------------------------------------------------------
 
@@ -78,6 +78,12 @@ translations:
 	"Chat": `
 botRef: {name: support}
 title: Incidents`,
+	"BotCommand": `
+botRef: {name: support}
+command: help
+eventHandler: https://bots.acme.ru/b24/commands
+translations:
+- {language: en, title: Help, params: "[topic]"}`,
 	"Metabot": `
 botId: 1234
 tokenSecretRef: {name: metabot-token, key: token}`,
@@ -274,6 +280,8 @@ func observedGeneration(t *testing.T, u *unstructured.Unstructured) int64 {
 		return o.Status.ObservedGeneration
 	case *b24v1.Chat:
 		return o.Status.ObservedGeneration
+	case *b24v1.BotCommand:
+		return o.Status.ObservedGeneration
 	case *b24v1.Metabot:
 		return o.Status.ObservedGeneration
 	case *b24v1.ScheduledJob:
@@ -435,6 +443,17 @@ func invalidCases() []invalidCase {
 		{"chatapp one translation per language", "ChatApp", spec("ChatApp", set("translations", y(`[{language: en, title: Help}, {language: en, title: Aid}]`))), "spec.translations[1]", "Duplicate value"},
 		{"chatapp context enum", "ChatApp", spec("ChatApp", set("context", "Everywhere")), "spec.context", enum},
 		{"chatapp code pattern", "ChatApp", spec("ChatApp", set("code", "help me!")), "spec.code", pattern},
+
+		// BotCommand
+		{"botcommand command pattern: no leading slash", "BotCommand", spec("BotCommand", set("command", "/help")), "spec.command", pattern},
+		{"botcommand command pattern: lowercase", "BotCommand", spec("BotCommand", set("command", "Help")), "spec.command", pattern},
+		{"botcommand command pattern: at most 32", "BotCommand", spec("BotCommand", set("command", strings.Repeat("a", 33))), "spec.command", pattern},
+		{"botcommand command required", "BotCommand", spec("BotCommand", unset("command")), "spec.command", required},
+		{"botcommand botRef required", "BotCommand", spec("BotCommand", unset("botRef")), "spec.botRef", required},
+		{"botcommand translations required unless hidden", "BotCommand", spec("BotCommand", unset("translations")), "spec.translations", "translations must have at least one entry unless hidden is true"},
+		{"botcommand one translation per language", "BotCommand", spec("BotCommand", set("translations", y(`[{language: en, title: Help}, {language: en, title: Aid}]`))), "spec.translations[1]", "Duplicate value"},
+		{"botcommand eventHandler must be https", "BotCommand", spec("BotCommand", set("eventHandler", "http://bots.acme.ru/cmd")), "spec.eventHandler", https},
+		{"botcommand managementPolicy enum", "BotCommand", spec("BotCommand", set("managementPolicy", "ReadOnly")), "spec.managementPolicy", enum},
 
 		// Chat
 		{"chat type enum", "Chat", spec("Chat", set("type", "Private")), "spec.type", enum},
@@ -619,6 +638,12 @@ func TestImmutableFields(t *testing.T) {
 			allow("context, hidden", set("context", "Chat"), set("hidden", true)),
 			allow("adopt.id added", set("adopt", y(`{id: 13}`))),
 			refuse("adopt.id changed", "spec.adopt.id", "adopt.id cannot change", set("adopt.id", 14)),
+		}},
+		{"botcommand", "BotCommand", spec("BotCommand"), []step{
+			refuse("botRef", "spec.botRef", "botRef is immutable", set("botRef.name", "other")),
+			refuse("command", "spec.command", "command is immutable", set("command", "help2")),
+			allow("translations, common, hidden", set("translations", y(`[{language: ru, title: Помощь}]`)), set("common", true), set("hidden", true)),
+			allow("hidden without translations", set("hidden", true), unset("translations")),
 		}},
 		{"chat", "Chat", spec("Chat", set("type", "Chat"), set("entity", y(`{type: B24OPS, id: team-a/incidents}`))), []step{
 			refuse("botRef", "spec.botRef", "botRef is immutable", set("botRef.name", "other")),
@@ -814,6 +839,7 @@ func TestCRDNamesAndColumns(t *testing.T) {
 		"ChatBot":      {"chatbots", "b24bot", "Bot ID", ".status.botId"},
 		"ChatApp":      {"chatapps", "b24app", "App ID", ".status.appId"},
 		"Chat":         {"chats", "b24chat", "Chat ID", ".status.chatId"},
+		"BotCommand":   {"botcommands", "b24cmd", "Command ID", ".status.commandId"},
 		"Metabot":      {"metabots", "metabot", "", ""},
 		"ScheduledJob": {"scheduledjobs", "mbjob", "Accepted At", ".status.scheduledAt"},
 	}

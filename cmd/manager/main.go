@@ -95,7 +95,7 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Requests per second the manager sends to the Kubernetes API server (client-side limit).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API server above kube-api-qps.")
 	flag.BoolVar(&requireSecretLabel, "require-secret-label", envBool("REQUIRE_SECRET_LABEL", true), "Read and watch only Secrets labelled b24ops.io/credentials=true; false for single-team clusters.")
-	flag.StringVar(&defaultDeletionPolicy, "default-deletion-policy", envDefault("DEFAULT_DELETION_POLICY", "Delete"), "Deletion policy (Delete or Orphan) of ChatBots, ChatApps and Chats that set none, in namespaces without the b24ops.io/default-deletion-policy annotation.")
+	flag.StringVar(&defaultDeletionPolicy, "default-deletion-policy", envDefault("DEFAULT_DELETION_POLICY", "Delete"), "Deletion policy (Delete or Orphan) of ChatBots, ChatApps, Chats and BotCommands that set none, in namespaces without the b24ops.io/default-deletion-policy annotation.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -37,7 +37,7 @@ func main() {
 
 // kindOrder lists the kinds in reading order (dependencies first); kinds not listed follow
 // alphabetically.
-var kindOrder = []string{"Portal", "ChatBot", "ChatApp", "Chat", "Metabot", "ScheduledJob"}
+var kindOrder = []string{"Portal", "ChatBot", "ChatApp", "Chat", "BotCommand", "Metabot", "ScheduledJob"}
 
 // typeInfo is one named type of the package.
 type typeInfo struct {

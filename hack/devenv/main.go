@@ -37,7 +37,7 @@ const (
 
 // The kinds the samples declare, in the order the table shows them, with their ID field.
 var kinds = []struct{ kind, idField string }{
-	{"Portal", "applicationKey"}, {"ChatBot", "botId"}, {"ChatApp", "appId"}, {"Chat", "chatId"},
+	{"Portal", "applicationKey"}, {"ChatBot", "botId"}, {"ChatApp", "appId"}, {"Chat", "chatId"}, {"BotCommand", "commandId"},
 	{"Metabot", "endpoint"}, {"ScheduledJob", "scheduledAt"},
 }
 

@@ -592,7 +592,7 @@ func (r *run) leaderFailover() error {
 		return err
 	}
 	// What b24sim holds (not its call log): one of each per sample, before and after.
-	held := map[string]string{"/bitrix/bots": "ChatBot", "/bitrix/apps": "ChatApp", "/bitrix/chats": "Chat", "/metabot/jobs": ""}
+	held := map[string]string{"/bitrix/bots": "ChatBot", "/bitrix/apps": "ChatApp", "/bitrix/chats": "Chat", "/bitrix/commands": "BotCommand", "/metabot/jobs": ""}
 	for key, kind := range held {
 		if after[key] != before[key] {
 			return fmt.Errorf("b24sim's %s went from %d to %d after the failover", key, before[key], after[key])
@@ -601,8 +601,8 @@ func (r *run) leaderFailover() error {
 			return fmt.Errorf("b24sim holds %d %s for the %d %s samples", after[key], key, n, kind)
 		}
 	}
-	r.step("b24sim holds the same objects before and after: bots %d, apps %d, chats %d, Metabot jobs %d",
-		after["/bitrix/bots"], after["/bitrix/apps"], after["/bitrix/chats"], after["/metabot/jobs"])
+	r.step("b24sim holds the same objects before and after: bots %d, apps %d, chats %d, commands %d, Metabot jobs %d",
+		after["/bitrix/bots"], after["/bitrix/apps"], after["/bitrix/chats"], after["/bitrix/commands"], after["/metabot/jobs"])
 	return r.waitDeployment(operatorNS, release, 2)
 }
 

@@ -38,6 +38,8 @@ type boundBot struct {
 	id     int
 	portal *b24v1.Portal
 	bitrix *bitrix.Client
+	// api is the bot API the bot is registered with.
+	api b24v1.BotAPI
 }
 
 // botDependency is the ChatBot a ChatApp or Chat acts through: usable once it has a bot id
@@ -85,7 +87,7 @@ func connectBot(ctx context.Context, c client.Client, portals *Portals, ns, name
 	if err != nil {
 		return nil, err
 	}
-	return &boundBot{name: name, id: int(b.Status.BotID), portal: p, bitrix: bc}, nil
+	return &boundBot{name: name, id: int(b.Status.BotID), portal: p, bitrix: bc, api: b.KnownAPI()}, nil
 }
 
 // botGone turns BOT_ID_ERROR into a wait: the bot was deleted on the portal, and its ChatBot

@@ -52,11 +52,13 @@ func portalDependency(name string) managed.Dependency {
 	return managed.Dependency{Kind: "Portal", Name: name, Object: &b24v1.Portal{}}
 }
 
-// DependedOnBy: chat apps and chats need the bot to be removed cleanly, so they go first.
+// DependedOnBy: chat apps, chats and commands need the bot to be removed cleanly, so they go
+// first.
 func (a *chatBotAdapter) DependedOnBy(*b24v1.ChatBot) []managed.Dependents {
 	return []managed.Dependents{
 		{Kind: "ChatApp", List: &b24v1.ChatAppList{}, Field: refs.IndexBotRef},
 		{Kind: "Chat", List: &b24v1.ChatList{}, Field: refs.IndexBotRef},
+		{Kind: "BotCommand", List: &b24v1.BotCommandList{}, Field: refs.IndexBotRef},
 	}
 }
 

@@ -66,7 +66,7 @@ func subtestNamespace(t, parent *testing.T, stop func()) string {
 func purgedKinds() []client.ObjectList {
 	return []client.ObjectList{
 		&b24v1.ScheduledJobList{}, &b24v1.MetabotList{},
-		&b24v1.ChatAppList{}, &b24v1.ChatList{}, &b24v1.ChatBotList{}, &b24v1.PortalList{},
+		&b24v1.BotCommandList{}, &b24v1.ChatAppList{}, &b24v1.ChatList{}, &b24v1.ChatBotList{}, &b24v1.PortalList{},
 		&corev1.SecretList{}, &corev1.ConfigMapList{},
 	}
 }

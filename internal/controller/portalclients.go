@@ -53,6 +53,7 @@ type Portals struct {
 	limiters limiterSet
 	circuits map[string]*bitrix.Circuit
 	lists    map[types.NamespacedName]*botListEntry
+	commands map[types.NamespacedName]*commandLists
 }
 
 type portalClient struct {

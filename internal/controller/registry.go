@@ -51,6 +51,8 @@ func Kinds() []Kind {
 				{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.Chat).Spec.BotRef.Name} }},
 				{refs.IndexChatEntity, func(o client.Object) []string { return []string{rules.ChatEntityKey(o.(*b24v1.Chat))} }},
 			}},
+		{Name: "BotCommand", Object: &b24v1.BotCommand{}, Webhook: true, setup: (*setup).botCommand,
+			Indexes: []Index{{refs.IndexBotRef, func(o client.Object) []string { return []string{o.(*b24v1.BotCommand).Spec.BotRef.Name} }}}},
 		{Name: "Metabot", Object: &b24v1.Metabot{}, Webhook: true, setup: (*setup).metabot},
 		{Name: "ScheduledJob", Object: &b24v1.ScheduledJob{}, Webhook: true, setup: (*setup).scheduledJob,
 			Indexes: []Index{{refs.IndexMetabotRef, func(o client.Object) []string { return []string{o.(*b24v1.ScheduledJob).Spec.MetabotRef.Name} }}}},

@@ -28,9 +28,9 @@ import (
 	"github.com/b24ops/b24-operator/internal/refs"
 )
 
-// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chatapps;chats;metabots;scheduledjobs,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=b24ops.io,resources=portals/status;chatbots/status;chatapps/status;chats/status;metabots/status;scheduledjobs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=b24ops.io,resources=portals/finalizers;chatbots/finalizers;chatapps/finalizers;chats/finalizers;metabots/finalizers;scheduledjobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chatapps;chats;botcommands;metabots;scheduledjobs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals/status;chatbots/status;chatapps/status;chats/status;botcommands/status;metabots/status;scheduledjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals/finalizers;chatbots/finalizers;chatapps/finalizers;chats/finalizers;botcommands/finalizers;metabots/finalizers;scheduledjobs/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
@@ -60,7 +60,7 @@ type Options struct {
 	// (--require-secret-label=false, for single-team clusters). The cache must then watch
 	// every Secret: see CacheByObject.
 	AllowUnlabelledSecrets bool
-	// DefaultDeletionPolicy applies to ChatBots, ChatApps and Chats that set no
+	// DefaultDeletionPolicy applies to ChatBots, ChatApps, Chats and BotCommands that set no
 	// spec.deletionPolicy in namespaces without the b24ops.io/default-deletion-policy
 	// annotation; empty means Delete.
 	DefaultDeletionPolicy b24v1.DeletionPolicy
@@ -255,9 +255,10 @@ func (s *setup) chatBot() error {
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
 		})).
-		// A bot being deleted waits for its apps and chats.
+		// A bot being deleted waits for its apps, chats and commands.
 		Watches(&b24v1.ChatApp{}, enqueueRef(func(a *b24v1.ChatApp) string { return a.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
-		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
+		Watches(&b24v1.Chat{}, enqueueRef(func(c *b24v1.Chat) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly())).
+		Watches(&b24v1.BotCommand{}, enqueueRef(func(c *b24v1.BotCommand) string { return c.Spec.BotRef.Name }), builder.WithPredicates(deletedOnly()))
 	return watchNamespacePolicy(watchRefs(b, c, &b24v1.ChatBotList{}), c, &b24v1.ChatBotList{}).Complete(r)
 }
 

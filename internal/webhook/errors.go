@@ -27,6 +27,8 @@ func kindOf(obj client.Object) string {
 		return "ChatBot"
 	case *b24v1.Chat:
 		return "Chat"
+	case *b24v1.BotCommand:
+		return "BotCommand"
 	case *b24v1.ScheduledJob:
 		return "ScheduledJob"
 	case *b24v1.ChatApp:

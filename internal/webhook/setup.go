@@ -26,7 +26,7 @@ import (
 
 // +kubebuilder:webhookconfiguration:mutating=false,name=b24-operator
 
-// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chats,verbs=get;list;watch
+// +kubebuilder:rbac:groups=b24ops.io,resources=portals;chatbots;chats;botcommands,verbs=get;list;watch
 
 // Kind is a kind admission validates.
 type Kind struct {
@@ -48,6 +48,9 @@ func Kinds() []Kind {
 		}},
 		{"Chat", func(mgr ctrl.Manager, r readers) error {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Chat{}).WithValidator(NewChatValidator(r.cache)).Complete()
+		}},
+		{"BotCommand", func(mgr ctrl.Manager, r readers) error {
+			return ctrl.NewWebhookManagedBy(mgr, &b24v1.BotCommand{}).WithValidator(NewBotCommandValidator(r.live)).Complete()
 		}},
 		{"Portal", func(mgr ctrl.Manager, r readers) error {
 			return ctrl.NewWebhookManagedBy(mgr, &b24v1.Portal{}).WithValidator(NewPortalValidator(r.cache, mgr.GetClient())).Complete()

@@ -26,7 +26,12 @@ var specs = map[string]map[string]any{
 		"jsCommand":    map[string]any{"method": "Send", "param": "/help"},
 		"translations": []any{map[string]any{"language": "en", "title": "Help"}},
 	},
-	"Chat":         {"botRef": map[string]any{"name": "support"}, "title": "Incidents"},
+	"Chat": {"botRef": map[string]any{"name": "support"}, "title": "Incidents"},
+	"BotCommand": {
+		"botRef":       map[string]any{"name": "support"},
+		"command":      "help",
+		"translations": []any{map[string]any{"language": "en", "title": "Help", "params": "[topic]"}},
+	},
 	"Metabot":      {"botId": int64(1234), "tokenSecretRef": map[string]any{"name": "metabot-token", "key": "token"}},
 	"ScheduledJob": {"metabotRef": map[string]any{"name": "sales"}, "script": map[string]any{"code": "weekly_digest"}},
 }

@@ -89,13 +89,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The manager's namespaced RBAC rules: in a ClusterRole, or in a Role per watched namespace. */}}
 {{- define "b24-operator.namespacedRules" -}}
 - apiGroups: [b24ops.io]
-  resources: [portals, chatbots, chatapps, chats, metabots, scheduledjobs]
+  resources: [portals, chatbots, chatapps, chats, botcommands, metabots, scheduledjobs]
   verbs: [get, list, watch, update, patch]
 - apiGroups: [b24ops.io]
-  resources: [portals/status, chatbots/status, chatapps/status, chats/status, metabots/status, scheduledjobs/status]
+  resources: [portals/status, chatbots/status, chatapps/status, chats/status, botcommands/status, metabots/status, scheduledjobs/status]
   verbs: [get, update, patch]
 - apiGroups: [b24ops.io]
-  resources: [portals/finalizers, chatbots/finalizers, chatapps/finalizers, chats/finalizers, metabots/finalizers, scheduledjobs/finalizers]
+  resources: [portals/finalizers, chatbots/finalizers, chatapps/finalizers, chats/finalizers, botcommands/finalizers, metabots/finalizers, scheduledjobs/finalizers]
   verbs: [update]
 # Referenced Secrets and ConfigMaps: read (metadata watched, contents read live), finalizers
 # while in use. Secrets also created: each OAuth Portal's <portal>-b24ops-tokens, where the
