@@ -36,18 +36,19 @@ func portalWrites(sim *bitrixtest.Server) []string {
 	return out
 }
 
-// applyImport creates every document of a `kubectl b24 import` YAML stream as it is, except
-// BotCommands (the kind is not served yet), and returns the ChatBots.
-func applyImport(t *testing.T, ns, stream string) []*b24v1.ChatBot {
+// applyImport creates every document of a `kubectl b24 import` YAML stream as it is, and
+// returns the ChatBots and the BotCommands.
+func applyImport(t *testing.T, ns, stream string) ([]*b24v1.ChatBot, []*b24v1.BotCommand) {
 	t.Helper()
 	var bots []*b24v1.ChatBot
+	var cmds []*b24v1.BotCommand
 	for _, doc := range strings.Split(stream, "\n---\n") {
 		var u unstructured.Unstructured
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
 			t.Fatalf("import output does not parse: %v\n%s", err, doc)
 		}
-		if u.Object == nil || u.GetKind() == "BotCommand" {
-			continue // only comments; or a kind this operator version does not serve
+		if u.Object == nil {
+			continue // only comments
 		}
 		if u.GetNamespace() != ns {
 			t.Fatalf("%s %s is in namespace %q, want %q (-n)", u.GetKind(), u.GetName(), u.GetNamespace(), ns)
@@ -55,15 +56,19 @@ func applyImport(t *testing.T, ns, stream string) []*b24v1.ChatBot {
 		if err := env.Client.Create(context.Background(), &u); err != nil {
 			t.Fatalf("the import output is refused as it is: %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
-		if u.GetKind() == "ChatBot" {
+		switch u.GetKind() {
+		case "ChatBot":
 			bots = append(bots, &b24v1.ChatBot{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u.GetName()}})
+		case "BotCommand":
+			cmds = append(cmds, &b24v1.BotCommand{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u.GetName()}})
 		}
 	}
-	return bots
+	return bots, cmds
 }
 
-// TestImportApplyObserve is the way in for an existing portal: bots registered by hand (V1 and
-// V2), `kubectl b24 import` of them applied as it is, every ChatBot Ready and Synced with zero
+// TestImportApplyObserve is the way in for an existing portal: bots (and a V2 bot's command)
+// registered by hand, `kubectl b24 import` of them applied as it is, every ChatBot and
+// BotCommand Ready and every ChatBot Synced, with zero
 // writes to the portal; then one switched to Full is taken over in place, under the same id.
 func TestImportApplyObserve(t *testing.T) {
 	run := subtests(t, managerOpts{})
@@ -74,6 +79,8 @@ func TestImportApplyObserve(t *testing.T) {
 		// existing registers the bots behind the operator's back and returns the code of the
 		// one to take over and what the spec needs before switching to Full.
 		existing func(t *testing.T, c *bitrix.Client) (code string, takeOver func(*b24v1.ChatBot))
+		// commands is how many BotCommands the import prints (v1 cannot list commands).
+		commands int
 	}{
 		{"V1 portal (imbot.bot.list)", []bitrixtest.Option{bitrixtest.WithoutV2()}, func(t *testing.T, c *bitrix.Client) (string, func(*b24v1.ChatBot)) {
 			for _, b := range []bitrix.BotParams{
@@ -86,7 +93,7 @@ func TestImportApplyObserve(t *testing.T) {
 			}
 			// imbot.bot.list shows no handlers: the import says to set them before Full.
 			return "support", func(b *b24v1.ChatBot) { b.Spec.EventHandler = ptr(b24v1.HTTPSURL("https://bots.example.com/events")) }
-		}},
+		}, 0},
 		{"V2 portal (imbot.v2.Bot.list)", nil, func(t *testing.T, c *bitrix.Client) (string, func(*b24v1.ChatBot)) {
 			support, err := c.RegisterV2(ctx, bitrix.BotV2Params{Code: "support", EventMode: bitrix.EventModeWebhook, WebhookURL: "https://bots.example.com/v2",
 				Properties: bitrix.BotV2Properties{Name: "Support", LastName: "Bot", WorkPosition: "First line"}})
@@ -101,7 +108,7 @@ func TestImportApplyObserve(t *testing.T) {
 			}
 			// A fetch-mode bot needs nothing the list does not show.
 			return "night-shift", func(*b24v1.ChatBot) {}
-		}},
+		}, 1},
 	}
 	for _, tc := range cases {
 		run(tc.name, func(t *testing.T, ns string) {
@@ -124,7 +131,16 @@ func TestImportApplyObserve(t *testing.T) {
 				t.Fatal(err)
 			}
 			sim.ResetCalls()
-			bots := applyImport(t, ns, out.String())
+			bots, cmds := applyImport(t, ns, out.String())
+			if len(cmds) != tc.commands {
+				t.Fatalf("import printed %d BotCommands, want %d:\n%s", len(cmds), tc.commands, out.String())
+			}
+			for _, c := range cmds {
+				waitReady(t, c)
+				if !c.ObserveOnly() || c.Status.CommandID == 0 {
+					t.Errorf("BotCommand %s: managementPolicy %v, commandId %d; want an observed command", c.Name, c.Spec.ManagementPolicy, c.Status.CommandID)
+				}
+			}
 			if len(bots) != len(ids) {
 				t.Fatalf("import printed %d ChatBots for the %d bots on the portal:\n%s", len(bots), len(ids), out.String())
 			}

@@ -50,10 +50,7 @@ methods are called.
 
 --portal reads the Portal object and its credentials Secret with your own access to the
 cluster (webhook Portals; an OAuth Portal's tokens are the operator's and are not used
-here). --webhook-url and --client-id call the portal directly.
-
-The manifests need an operator version that has spec.managementPolicy and the BotCommand
-kind.`,
+here). --webhook-url and --client-id call the portal directly.`,
 		Example: `  kubectl b24 import --portal team-a/acme > acme-bots.yaml
   kubectl b24 import --webhook-url "$WEBHOOK" --client-id acme-bots --portal-ref acme -n team-a -o json`,
 		Args: cobra.NoArgs,
@@ -221,7 +218,6 @@ func Import(ctx context.Context, c *bitrix.Client, namespace, portal string) (*I
 		return nil, err
 	}
 	res := &ImportResult{Notes: []string{
-		"managementPolicy and the BotCommand kind need an operator version that has them",
 		"ObserveOnly: the operator finds each bot by its code and never writes to Bitrix24; deletionPolicy Orphan keeps the bots if the objects are deleted",
 	}}
 	if rev.HasV2() {
