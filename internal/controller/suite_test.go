@@ -225,7 +225,12 @@ func create(t testing.TB, objs ...client.Object) {
 // webhookPortal creates a Secret with the simulator's webhook, a CA ConfigMap, and a Portal.
 func webhookPortal(t testing.TB, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
 	t.Helper()
-	hook := sim.AddWebhook(1, "code"+name)
+	return portalWithHook(t, ns, name, clientID, sim.AddWebhook(1, "code"+name), sim, mutate...)
+}
+
+// portalWithHook is a webhook Portal on the simulator whose Secret holds the webhook URL hook.
+func portalWithHook(t testing.TB, ns, name, clientID, hook string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
+	t.Helper()
 	create(t,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook", Labels: credentialsLabels}, StringData: map[string]string{"webhookURL": hook}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}},

@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
@@ -167,22 +166,7 @@ func TestControllerIsTheAuthorityForHandlers(t *testing.T) {
 // madeUpPortal is a Portal on the simulator's host whose webhook URL the portal does not know.
 func madeUpPortal(t *testing.T, ns, name, clientID string, sim *bitrixtest.Server, mutate ...func(*b24v1.Portal)) *b24v1.Portal {
 	t.Helper()
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-webhook", Labels: credentialsLabels},
-		StringData: map[string]string{"webhookURL": sim.URL + "/rest/1/madeup" + name + "/"}})
-	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string]string{"ca.crt": string(sim.CAPEM())}})
-	p := &b24v1.Portal{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: b24v1.PortalSpec{
-			URL:      sim.URL,
-			Auth:     b24v1.PortalAuth{Webhook: &b24v1.WebhookAuth{ClientID: clientID, SecretRef: b24v1.LocalObjectReference{Name: name + "-webhook"}}},
-			CABundle: &b24v1.ConfigMapSource{ConfigMapKeyRef: b24v1.KeyReference{Name: name + "-ca", Key: "ca.crt"}},
-		},
-	}
-	for _, m := range mutate {
-		m(p)
-	}
-	create(t, p)
-	return p
+	return portalWithHook(t, ns, name, clientID, sim.URL+"/rest/1/madeup"+name+"/", sim, mutate...)
 }
 
 // A Portal with made-up credentials declares another team's application: it never gets
