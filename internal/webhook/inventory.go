@@ -54,25 +54,22 @@ func indexes() []index {
 // chatIDs are the remote chat ids a Chat adopts or manages.
 func chatIDs(o client.Object) []string {
 	c := o.(*b24v1.Chat)
-	var out []string
-	if id := chatAdoptID(c); id != 0 {
-		out = append(out, strconv.FormatInt(id, 10))
-	}
-	if id := c.Status.ChatID; id != 0 && id != chatAdoptID(c) {
-		out = append(out, strconv.FormatInt(id, 10))
-	}
-	return out
+	return remoteIDs(chatAdoptID(c), c.Status.ChatID)
 }
 
 // botIDs are the remote bot ids a ChatBot adopts or manages.
 func botIDs(o client.Object) []string {
 	b := o.(*b24v1.ChatBot)
+	return remoteIDs(adoptID(b), b.Status.BotID)
+}
+
+// remoteIDs are the index values of an object's adopted and managed remote ids (0: none).
+func remoteIDs(adopted, managed int64) []string {
 	var out []string
-	if id := adoptID(b); id != 0 {
-		out = append(out, strconv.FormatInt(id, 10))
-	}
-	if id := b.Status.BotID; id != 0 && id != adoptID(b) {
-		out = append(out, strconv.FormatInt(id, 10))
+	for _, id := range []int64{adopted, managed} {
+		if id != 0 && (len(out) == 0 || out[0] != strconv.FormatInt(id, 10)) {
+			out = append(out, strconv.FormatInt(id, 10))
+		}
 	}
 	return out
 }
